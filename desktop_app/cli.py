@@ -1,0 +1,46 @@
+"""The `pixfind` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .commands import register_all
+from .errors import PixfindError
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pixfind")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Find photos on your own disk by describing them or by example."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+register_all(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a user error becomes one line on stderr and exit status 1, never a traceback."""
+    try:
+        result = cli.main(args=argv, prog_name="pixfind", standalone_mode=False)
+    except PixfindError as e:
+        click.echo(f"pixfind: error: {e}", err=True)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("pixfind: interrupted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("pixfind: interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""`pixfind export`: turn an open_clip model or checkpoint into a model pack."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from .. import model_store, paths
+from ..pack import PRECISIONS
+from ._common import console, import_training
+
+
+def export_and_install(
+    arch: str,
+    *,
+    pretrained: str | None,
+    checkpoint: Path | None,
+    tokenizer: Path | None,
+    precision: str,
+    name: str | None,
+    output: Path | None,
+    replace: bool,
+    source_extra: dict | None = None,
+):
+    """Export a pack to ``output``, or into the model store when no output is given."""
+    export = import_training("export")
+    if name:
+        model_store.check_name(name)
+    scratch = None
+    if output is None:
+        paths.models_dir().mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=paths.models_dir(), prefix=".export-"))
+    target = output if output is not None else scratch / "pack"
+    try:
+        manifest, result = export.export_pack(
+            arch,
+            target,
+            pretrained=pretrained,
+            checkpoint=checkpoint,
+            tokenizer_path=tokenizer,
+            precision=precision,
+            name=name,
+            source_extra=source_extra,
+            log=lambda msg: console.print(f"[dim]{msg}[/dim]"),
+        )
+        console.print(
+            f"verified against open_clip on {result.images} images and {result.captions} captions: worst cosine "
+            f"image {result.visual_min_cosine:.6f}, text {result.textual_min_cosine:.6f} (bound {result.bound})"
+        )
+        if output is not None:
+            console.print(f"wrote model pack [bold]{manifest.name}[/bold] to {output}")
+            return output
+        installed = model_store.install(target, manifest.name, replace=replace, move=True)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    console.print(f"installed model [bold]{installed.name}[/bold] ({manifest.embedding_dim}-d, {precision}) at {installed.path}")
+    return installed.path
+
+
+def precision_option(default: str = "fp32"):
+    return click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default=default,
+        show_default=True,
+        help="fp32; fp16 for GPUs; int8 (dynamic quantisation) for fast CPU search.",
+    )
+
+
+@click.command("export")
+@click.option("--arch", required=True, help="open_clip architecture (e.g. ViT-L-14-336) or a model config .json.")
+@click.option("--pretrained", help="open_clip pretrained tag, downloaded through open_clip (needs network).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Full state dict (.pth/.pt/.safetensors), e.g. the authors' MCIP checkpoint or one our trainer wrote.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(path_type=Path),
+    help="Hugging Face tokenizer directory or tokenizer.json, for models whose tokenizer open_clip does not ship (SigLIP).",
+)
+@precision_option()
+@click.option("--name", help="Name of the pack (default: derived from the architecture and weights).")
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), help="Write the pack here instead of installing it.")
+@click.option("--replace", is_flag=True, help="Replace an installed pack of the same name.")
+def export_command(arch, pretrained, checkpoint, tokenizer, precision, name, output, replace):
+    """Export an open_clip model or checkpoint as a verified model pack."""
+    if not pretrained and not checkpoint:
+        raise click.UsageError("give --pretrained TAG or --checkpoint FILE")
+    export_and_install(
+        arch,
+        pretrained=pretrained,
+        checkpoint=checkpoint,
+        tokenizer=tokenizer,
+        precision=precision,
+        name=name,
+        output=output,
+        replace=replace,
+    )
+
+
+COMMANDS = [export_command]

@@ -1,0 +1,136 @@
+"""The encoder runtime: a model pack run by ONNX Runtime, with no torch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import PackError
+from .pack import TEXTUAL_FILE, VISUAL_FILE, PackManifest, load_pack
+from .preprocess import ImagePreprocessor, load_image
+from .text_tokenizer import TextTokenizer
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def default_providers() -> list[str]:
+    """CUDA first when this onnxruntime build and machine can use it, else CPU.
+
+    ``PIXFIND_PROVIDERS`` (comma-separated provider names) overrides the choice.
+    """
+    override = os.environ.get("PIXFIND_PROVIDERS")
+    if override:
+        return [p.strip() for p in override.split(",") if p.strip()]
+    available = _ort().get_available_providers()
+    return [CUDA, CPU] if CUDA in available and _cuda_device_present() else [CPU]
+
+
+def _cuda_device_present() -> bool:
+    # onnxruntime-gpu lists the CUDA provider even on machines without a GPU; asking
+    # for it there only produces a noisy failure, so look for the driver first.
+    return Path("/proc/driver/nvidia").exists() or os.name == "nt" and bool(os.environ.get("CUDA_PATH"))
+
+
+def _open_session(path: Path, providers: Sequence[str], threads: int | None, precision: str):
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: provider fallback warnings are expected
+    if precision == "fp16" and providers[0] == CPU:
+        # ONNX Runtime's CPU layout optimisations (level ALL) crash the process on fp16 ViT graphs
+        # (seen with onnxruntime 1.31); EXTENDED keeps every fusion but those.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    except Exception as e:  # onnxruntime raises its own exception types for corrupt models
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PackError(f"{path}: ONNX Runtime cannot load it ({first_line})") from None
+
+
+def _output_dim(session, path: Path) -> int | None:
+    shape = session.get_outputs()[0].shape
+    return shape[-1] if shape and isinstance(shape[-1], int) else None
+
+
+class Encoder:
+    """Embeds images and texts into one L2-normalised space with a model pack."""
+
+    def __init__(
+        self,
+        pack_dir: Path | str,
+        providers: Sequence[str] | None = None,
+        *,
+        verify: bool = True,
+        threads: int | None = None,
+    ):
+        self.pack_dir = Path(pack_dir)
+        self.manifest: PackManifest = load_pack(self.pack_dir, verify=verify)
+        self.providers = list(providers or default_providers())
+        self._visual_path = self.pack_dir / VISUAL_FILE
+        self._textual_path = self.pack_dir / TEXTUAL_FILE
+        self._threads = threads
+        self._visual = None
+        self._textual = None
+        self.preprocessor = ImagePreprocessor(self.manifest.image)
+        self.tokenizer = TextTokenizer(self.pack_dir / self.manifest.text.tokenizer_file, self.manifest.text)
+        # Open both sessions now: a damaged or mismatched pack must fail at load, not mid-search.
+        self._visual = self._session(self._visual_path)
+        self._textual = self._session(self._textual_path)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.embedding_dim
+
+    @property
+    def active_provider(self) -> str:
+        return self._visual.get_providers()[0]
+
+    def _session(self, path: Path):
+        session = _open_session(path, self.providers, self._threads, self.manifest.precision)
+        dim = _output_dim(session, path)
+        if dim is not None and dim != self.manifest.embedding_dim:
+            raise PackError(
+                f"{path}: produces {dim}-d embeddings but pack.json says {self.manifest.embedding_dim}; "
+                "the pack mixes files of different models"
+            )
+        return session
+
+    def encode_images(self, images: Iterable[Image.Image | str | Path], batch_size: int = 32) -> np.ndarray:
+        """Embed images given as PIL images or file paths; returns float32 [N, D]."""
+        loaded = [img if isinstance(img, Image.Image) else load_image(Path(img)) for img in images]
+        return self._run_batched(self._visual, loaded, self.preprocessor, batch_size)
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed images already preprocessed to float32 [N, 3, H, W]."""
+        return self._run(self._visual, pixels)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Embed texts; returns float32 [N, D]."""
+        return self._run_batched(self._textual, list(texts), self.tokenizer.encode, batch_size)
+
+    def _run_batched(self, session, items: list, prepare, batch_size: int) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [self._run(session, prepare(items[i : i + batch_size])) for i in range(0, len(items), batch_size)]
+        return np.concatenate(out, axis=0)
+
+    def _run(self, session, inputs: np.ndarray) -> np.ndarray:
+        feed = {session.get_inputs()[0].name: inputs}
+        (embedding,) = session.run(None, feed)
+        return np.ascontiguousarray(embedding, dtype=np.float32)

@@ -1,0 +1,101 @@
+"""Checking a written pack against open_clip itself: the app's whole path vs the torch model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from desktop_app.encoder import Encoder
+from desktop_app.errors import PixfindError
+
+# Worst per-sample cosine between the pack's embeddings and open_clip's, by precision.
+# fp16 keeps ~3 significant digits per activation; over a ViT's depth that lands near 1e-4
+# off, so 0.999 leaves a margin. Dynamic int8 quantises every MatMul's weights and
+# activations; on trained CLIP weights it stays above 0.99, and random-weight test models
+# (no outlier structure to hide the rounding) stay above 0.98.
+MIN_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
+
+CAPTIONS = [
+    "a dog on a beach at sunset",
+    "A photo of a CAT sleeping on a red sofa.",
+    "two people hiking in the mountains, snow, blue sky",
+    "",
+    "   ",
+    "the Eiffel tower at night 🌃✨",
+    "東京の夜景",
+    "un café au lait sur une table en bois",
+    "birthday cake with 30 candles!!!",
+    "a close-up of a bee on a sunflower",
+    "it's a bird... it's a plane...",
+    "&amp; html entities &lt;b&gt;",
+    "x" * 20,
+    " ".join(["a very long caption that goes on"] * 20),
+    "street market in Marrakech, spices, lanterns",
+    "Шахматная доска",
+]
+
+
+@dataclass
+class Verification:
+    visual_min_cosine: float
+    textual_min_cosine: float
+    bound: float
+    images: int
+    captions: int
+
+    @property
+    def passed(self) -> bool:
+        return min(self.visual_min_cosine, self.textual_min_cosine) >= self.bound
+
+    def as_dict(self) -> dict:
+        return {
+            "visual_min_cosine": round(self.visual_min_cosine, 7),
+            "textual_min_cosine": round(self.textual_min_cosine, 7),
+            "bound": self.bound,
+            "images": self.images,
+            "captions": self.captions,
+        }
+
+
+def random_images(count: int = 8, seed: int = 0) -> list[Image.Image]:
+    """Textured images of varied sizes and aspect ratios, so resizing and cropping are exercised."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(count):
+        h, w = int(rng.integers(40, 700)), int(rng.integers(40, 700))
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([(xx * (i + 1)) % 256, (yy * 3) % 256, ((xx + yy) * 2) % 256], axis=-1)
+        noise = rng.integers(-40, 40, size=(h, w, 3))
+        images.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB"))
+    return images
+
+
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(axis=1).min())
+
+
+def verify_pack(pack_dir: Path, model: torch.nn.Module, preprocess, tokenizer, precision: str) -> Verification:
+    """Embed the same images and captions with open_clip and with the app's encoder."""
+    images = random_images()
+    with torch.no_grad():
+        ref_img = model.encode_image(torch.stack([preprocess(im) for im in images]), normalize=True).numpy()
+        ref_txt = model.encode_text(tokenizer(CAPTIONS), normalize=True).numpy()
+    encoder = Encoder(pack_dir, providers=["CPUExecutionProvider"])
+    got_img = encoder.encode_images(images)
+    got_txt = encoder.encode_texts(CAPTIONS)
+    for kind, got in (("visual", got_img), ("textual", got_txt)):
+        if not np.isfinite(got).all():
+            raise PixfindError(f"{pack_dir}: the {kind} tower produces NaN or infinite values")
+    return Verification(
+        visual_min_cosine=_min_cosine(ref_img, got_img),
+        textual_min_cosine=_min_cosine(ref_txt, got_txt),
+        bound=MIN_COSINE[precision],
+        images=len(images),
+        captions=len(CAPTIONS),
+    )

@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated pixfind home per test and tiny real model packs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+TINY_CONFIG = DATA / "tiny-vit.json"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def pixfind_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own data and cache directories; nothing touches the real home."""
+    home = tmp_path / "pixfind-home"
+    monkeypatch.setenv("PIXFIND_HOME", str(home))
+    return home
+
+
+def save_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A full open_clip state dict of the tiny architecture, with seeded random weights."""
+    import open_clip
+    import torch
+
+    from model_training.open_clip_models import resolve_arch
+
+    name, _ = resolve_arch(str(TINY_CONFIG))
+    torch.manual_seed(seed)
+    model = open_clip.create_model(name, pretrained=None)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(tmp_path_factory, tiny_checkpoint) -> Path:
+    """A real model pack (ONNX towers, tokenizer.json, pack.json) exported from a tiny random ViT.
+
+    64-d embeddings, 32x32 input, the OpenAI BPE tokenizer: small enough to build in seconds.
+    """
+    from model_training.export import export_pack
+
+    out = tmp_path_factory.mktemp("packs") / "tiny"
+    export_pack(str(TINY_CONFIG), out, checkpoint=tiny_checkpoint, name="tiny")
+    return out
