@@ -1,0 +1,192 @@
+"""Text tokenisation for the app: open_clip's tokenizers, token for token, without torch.
+
+A pack's ``tokenizer.json`` holds everything the Hugging Face ``tokenizers`` library needs
+(vocabulary, pre-tokenizer, special tokens, truncation and padding). Text cleaning stays
+out of it: open_clip cleans in Python (ftfy, HTML unescaping, whitespace, lower case or
+canonicalisation) before tokenising, and so does :class:`TextTokenizer`, with copies of
+open_clip's own cleaning functions (``pack.json``'s ``text.clean`` says which).
+
+One case is handled outside ``tokenizer.json``: with the OpenAI CLIP BPE, a literal
+``<start_of_text>``/``<end_of_text>`` typed into the text becomes the special token only
+where open_clip's regex would match it (not when it follows punctuation such as ``'<``);
+``tokenizers`` always extracts added tokens first, so such texts are encoded chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import html
+import string
+from collections.abc import Sequence
+from pathlib import Path
+
+import ftfy
+import numpy as np
+
+from .errors import PackError
+from .pack import CLEAN_MODES, TextSettings
+
+CLIP_START = "<start_of_text>"
+CLIP_END = "<end_of_text>"
+
+_TRANS_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+# --- open_clip's cleaning functions (open_clip/tokenizer.py), kept identical -------------
+
+
+def basic_clean(text: str) -> str:
+    text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text))
+    return text.strip()
+
+
+def whitespace_clean(text: str) -> str:
+    text = " ".join(text.split())
+    text = text.strip()
+    return text
+
+
+def canonicalize_text(text: str) -> str:
+    """Lower case, ASCII punctuation removed, ``_`` as a space, whitespace collapsed (big_vision's)."""
+    text = text.replace("_", " ")
+    text = text.translate(_TRANS_PUNCTUATION)
+    text = text.lower()
+    text = " ".join(text.split())
+    return text.strip()
+
+
+def clean_text(text: str, mode: str) -> str:
+    """open_clip's ``get_clean_fn(mode)(text)``."""
+    if mode == "lower":
+        return whitespace_clean(basic_clean(text)).lower()
+    if mode == "whitespace":
+        return whitespace_clean(basic_clean(text))
+    if mode == "canonicalize":
+        return canonicalize_text(basic_clean(text))
+    raise ValueError(f"unknown text clean mode {mode!r} (expected one of {', '.join(CLEAN_MODES)})")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return (text[:200] + "…") if len(text) > 200 else (text or type(error).__name__)
+
+
+class TextTokenizer:
+    """Cleans and tokenises texts into int64 ids [N, context_length], as open_clip's tokenizer does."""
+
+    def __init__(self, tokenizer_json: Path, settings: TextSettings):
+        from tokenizers import Tokenizer
+
+        path = Path(tokenizer_json)
+        self.path = path
+        self.settings = settings
+        self.context_length = int(settings.context_length)
+        if settings.clean not in CLEAN_MODES:
+            raise PackError(f"{path}: text clean mode {settings.clean!r} is not one of {', '.join(CLEAN_MODES)}")
+        if self.context_length <= 0:
+            raise PackError(f"{path}: text context_length {self.context_length} is not positive")
+        if not path.is_file():
+            raise PackError(f"{path}: tokenizer file is missing from the model pack")
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception for malformed files
+            raise PackError(f"{path}: not a valid tokenizer.json ({_one_line(e)})") from None
+
+        vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+        pad_id = int(settings.pad_id)
+        if not 0 <= pad_id < vocab_size:
+            raise PackError(f"{path}: pad id {pad_id} is outside the tokenizer's vocabulary of {vocab_size}")
+
+        specials = {tok.content: tid for tid, tok in tokenizer.get_added_tokens_decoder().items() if tok.special}
+        self._clip_bpe = CLIP_START in specials and CLIP_END in specials
+        if self.context_length < (2 if self._clip_bpe else tokenizer.num_special_tokens_to_add(False)):
+            raise PackError(f"{path}: context_length {self.context_length} is too short for the special tokens")
+
+        # Truncation and padding come from pack.json, whatever the file says; the file only
+        # decides the side (open_clip's tokenizers all truncate and pad on the right).
+        truncation = tokenizer.truncation or {}
+        padding = tokenizer.padding or {}
+        try:
+            tokenizer.enable_truncation(
+                max_length=self.context_length,
+                stride=0,
+                strategy=truncation.get("strategy", "longest_first"),
+                direction=truncation.get("direction", "right"),
+            )
+            tokenizer.enable_padding(
+                direction=padding.get("direction", "right"),
+                pad_id=pad_id,
+                pad_type_id=int(padding.get("pad_type_id", 0) or 0),
+                pad_token=tokenizer.id_to_token(pad_id) or padding.get("pad_token") or "[PAD]",
+                length=self.context_length,
+                pad_to_multiple_of=None,
+            )
+        except Exception as e:
+            raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({_one_line(e)})") from None
+        self._tokenizer = tokenizer
+
+        if self._clip_bpe:
+            from tokenizers import pre_tokenizers
+
+            byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+            self._specials = tuple(specials)
+            # A special token as the pre-tokenizer (byte level) writes it, and its id.
+            self._special_pieces = {
+                "".join(piece for piece, _ in byte_level.pre_tokenize_str(content)): tid
+                for content, tid in specials.items()
+            }
+            self._sot = specials[CLIP_START]
+            self._eot = specials[CLIP_END]
+
+    def clean(self, text: str) -> str:
+        return clean_text(text, self.settings.clean)
+
+    def encode(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Token ids, int64 [len(texts), context_length]."""
+        if isinstance(texts, str):
+            texts = [texts]
+        length = self.context_length
+        if len(texts) == 0:
+            return np.zeros((0, length), dtype=np.int64)
+        cleaned = [self.clean(t) for t in texts]
+        out = np.full((len(cleaned), length), self.settings.pad_id, dtype=np.int64)
+        fast_rows = list(range(len(cleaned)))
+        if self._clip_bpe:
+            fast_rows = []
+            for i, text in enumerate(cleaned):
+                if any(s in text for s in self._specials):
+                    out[i] = self._encode_clip_with_literal_specials(text)
+                else:
+                    fast_rows.append(i)
+        if fast_rows:
+            encodings = self._tokenizer.encode_batch([cleaned[i] for i in fast_rows], add_special_tokens=True)
+            for i, enc in zip(fast_rows, encodings):
+                ids = enc.ids
+                if len(ids) != length:  # cannot happen with the settings above; never feed a wrong shape
+                    raise PackError(f"{self.path}: tokenizer produced {len(ids)} ids instead of {length}")
+                out[i] = ids
+        return out
+
+    def _encode_clip_with_literal_specials(self, text: str) -> list[int]:
+        """open_clip SimpleTokenizer semantics for a text that contains a special token's string.
+
+        The pre-tokenizer splits exactly as open_clip's regex (specials included), so a chunk that
+        is a special token's string is the special token; every other chunk goes through the BPE.
+        """
+        tok = self._tokenizer
+        if tok.normalizer is not None:
+            text = tok.normalizer.normalize_str(text)
+        pieces = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)] if tok.pre_tokenizer else [text]
+        ids = [self._sot]
+        for piece in pieces:
+            special = self._special_pieces.get(piece)
+            if special is not None:
+                ids.append(special)
+            else:
+                ids.extend(t.id for t in tok.model.tokenize(piece))
+        ids.append(self._eot)
+        length = self.context_length
+        if len(ids) > length:
+            ids = ids[:length]
+            ids[-1] = self._eot
+        return ids + [self.settings.pad_id] * (length - len(ids))
