@@ -51,3 +51,17 @@ def tiny_pack(tmp_path_factory, tiny_checkpoint) -> Path:
     out = tmp_path_factory.mktemp("packs") / "tiny"
     export_pack(str(TINY_CONFIG), out, checkpoint=tiny_checkpoint, name="tiny")
     return out
+
+
+@pytest.fixture
+def tiny_model(tiny_pack) -> str:
+    """The tiny pack installed in this test's pixfind home, under the name 'tiny'."""
+    from desktop_app import model_store
+
+    model_store.install(tiny_pack, "tiny")
+    return "tiny"
+
+
+@pytest.fixture
+def library_dir(tmp_path) -> Path:
+    return tmp_path / "library"

@@ -1,0 +1,142 @@
+"""Query latency and recall: hnswlib (as pixfind configures it) against exact NumPy search.
+
+Vectors are clustered and share a common direction, like CLIP image embeddings (random
+unit vectors would make approximate search look unrealistically easy or hard). For each
+size: build time, p50/p95 latency of hnswlib and of NumPy brute force (what rclip does),
+recall@10 of hnswlib against exact search for each ef, index bytes per photo, catalogue
+bytes per photo (a real catalogue with --catalogue-rows photos), and the process's peak
+memory. With --pack, the text encoder's latency (the rest of a text query) is measured too.
+
+    python benchmarks/query_latency.py --sizes 10000,100000,1000000 --dim 768
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from desktop_app.library import vector_index  # noqa: E402
+
+
+def clip_like(n: int, dim: int, rng, clusters: int = 2000, latent: int = 64, chunk: int = 100000) -> np.ndarray:
+    """Unit vectors near a low-dimensional, clustered manifold with a shared direction, as CLIP
+    embeddings are (their intrinsic dimension is far below 768)."""
+    state = np.random.default_rng(12345)  # the same manifold for data and queries
+    common = state.standard_normal(dim).astype(np.float32)
+    common /= np.linalg.norm(common)
+    basis = state.standard_normal((latent, dim)).astype(np.float32) / np.sqrt(latent)
+    centres = state.standard_normal((clusters, latent)).astype(np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        z = centres[rng.integers(0, clusters, m)] + 0.5 * rng.standard_normal((m, latent)).astype(np.float32)
+        v = 1.5 * common + z @ basis + 0.02 * rng.standard_normal((m, dim)).astype(np.float32)
+        out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def percentiles(ms: list[float]) -> dict:
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3)}
+
+
+def catalogue_bytes_per_photo(rows: int, dim: int) -> float:
+    from desktop_app.library.catalogue import Embedding, Folder, Photo
+    from desktop_app.library.library_dir import Library
+
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as d, Library(d) as lib:
+        with lib.catalogue.session() as s, s.begin():
+            folder = Folder(path="/home/user/Pictures", added_at=0.0)
+            s.add(folder)
+            s.flush()
+            for i in range(rows):
+                s.add(Photo(id=i + 1, folder_id=folder.id, path=f"/home/user/Pictures/2023/IMG_{i:07d}.JPG", size=5_000_000,
+                            mtime_ns=i, fingerprint=f"5000000:{rng.bytes(16).hex()}", width=4000, height=3000,
+                            taken_at=1.6e9, file_time=1.6e9, camera_make="Canon", camera_model="EOS R6",
+                            thumbnail=f"ab/{rng.bytes(12).hex()}.jpg", indexed_at=1.6e9))
+            s.flush()
+            for i in range(rows):
+                s.add(Embedding(photo_id=i + 1, model="vit-b-32@0123456789ab", vector=rng.bytes(4 * dim), seq=i + 1))
+        lib.catalogue.engine.dispose()
+        size = sum(p.stat().st_size for p in Path(d).glob("catalogue.db*"))
+    return size / rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--efs", default="64,128,256")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--catalogue-rows", type=int, default=20000)
+    ap.add_argument("--pack", type=Path, help="a model pack, to time text encoding (the rest of a text query)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    efs = [int(e) for e in args.efs.split(",")]
+    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "dim": args.dim,
+              "M": vector_index.M, "ef_construction": vector_index.EF_CONSTRUCTION, "sizes": {}}
+    if args.pack:
+        from desktop_app.encoder import Encoder
+
+        enc = Encoder(args.pack, verify=False)
+        enc.encode_texts(["warm up"])
+        times = []
+        for i in range(50):
+            t = time.perf_counter()
+            enc.encode_texts([f"a photo of a dog on a beach number {i}"])
+            times.append(1000 * (time.perf_counter() - t))
+        result["text_encode"] = percentiles(times)
+    for n in (int(s) for s in args.sizes.split(",")):
+        data = clip_like(n, args.dim, rng)
+        queries = clip_like(args.queries, args.dim, np.random.default_rng(n))  # same distribution, unseen points
+        entry: dict = {}
+        exact_ms, truth = [], []
+        for q in queries:
+            t = time.perf_counter()
+            scores = data @ q
+            top = np.argpartition(-scores, args.k)[: args.k]
+            top = top[np.argsort(-scores[top])]
+            exact_ms.append(1000 * (time.perf_counter() - t))
+            truth.append(set(top.tolist()))
+        entry["numpy_exact"] = percentiles(exact_ms)
+        index = hnswlib.Index(space="ip", dim=args.dim)
+        index.init_index(max_elements=n, M=vector_index.M, ef_construction=vector_index.EF_CONSTRUCTION, allow_replace_deleted=True)
+        index.set_num_threads(args.threads)
+        t = time.perf_counter()
+        index.add_items(data, np.arange(n))
+        entry["build_seconds"] = round(time.perf_counter() - t, 1)
+        entry["index_bytes_per_photo"] = round(index.index_file_size() / n, 1)
+        index.set_num_threads(1)  # one query at a time, as a user searches
+        for ef in efs:
+            index.set_ef(ef)
+            ms, hits = [], 0
+            for q, exact in zip(queries, truth):
+                t = time.perf_counter()
+                labels, _ = index.knn_query(q.reshape(1, -1), k=args.k)
+                ms.append(1000 * (time.perf_counter() - t))
+                hits += len(exact & set(labels[0].tolist()))
+            entry[f"hnsw_ef{ef}"] = {**percentiles(ms), "recall_at_10": round(hits / (args.k * len(queries)), 4)}
+        result["sizes"][n] = entry
+        del index, data
+        print(json.dumps({n: entry}), file=sys.stderr, flush=True)
+    result["catalogue_bytes_per_photo"] = round(catalogue_bytes_per_photo(args.catalogue_rows, args.dim), 1)
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

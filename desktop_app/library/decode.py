@@ -1,0 +1,74 @@
+"""Decoding one photo: the model input, its metadata and its thumbnail from a single decode.
+
+JPEGs are decoded in draft mode at the smallest scale still large enough for the model
+input and the thumbnail. HEIC/HEIF open through pillow-heif, camera RAW files through
+the JPEG preview embedded in them (rawpy), when those libraries are installed.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import PixfindError
+from ..preprocess import ImagePreprocessor, load_image, to_rgb
+from . import metadata
+from .scanner import RAW_EXTENSIONS
+from .thumbnails import SIZE as THUMB_SIZE
+from .thumbnails import ThumbnailCache
+
+try:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # HEIC support is optional
+    pass
+
+
+@dataclass
+class Decoded:
+    pixels: np.ndarray  # float32 [3, H, W], ready for the image encoder
+    meta: metadata.PhotoMetadata
+    thumbnail: str | None
+    seconds: float
+
+
+def _raw_preview(path: str) -> Image.Image:
+    try:
+        import rawpy
+    except ImportError:
+        raise PixfindError(f"{path}: camera RAW files need the 'rawpy' package") from None
+    try:
+        with rawpy.imread(path) as raw:
+            thumb = raw.extract_thumb()
+    except (rawpy.LibRawError, OSError) as e:
+        raise PixfindError(f"{path}: unreadable RAW file or no embedded preview ({e})") from None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        image = Image.open(io.BytesIO(thumb.data))
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+    else:
+        image = Image.fromarray(thumb.data)
+    return to_rgb(image)
+
+
+def open_upright(path: str, draft_size: int | None = None) -> Image.Image:
+    """An upright 8-bit RGB image of any supported photo file; PixfindError when that is impossible."""
+    if path.lower().endswith(tuple(RAW_EXTENSIONS)):
+        return _raw_preview(path)
+    return load_image(path, draft_size=draft_size)
+
+
+def decode(path: str, preprocessor: ImagePreprocessor, thumbnails: ThumbnailCache, fingerprint: str) -> Decoded:
+    start = time.perf_counter()
+    meta = metadata.read(path)
+    image = open_upright(path, draft_size=max(preprocessor.draft_size, THUMB_SIZE))
+    if meta.width is None:  # header unreadable by Pillow (RAW): the preview's size
+        meta.width, meta.height = image.size
+    thumbnail = thumbnails.save(image, fingerprint)
+    pixels = preprocessor.preprocess_one(image)
+    return Decoded(pixels, meta, thumbnail, time.perf_counter() - start)

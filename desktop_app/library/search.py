@@ -1,0 +1,146 @@
+"""Search: a query vector against one model's vectors, with catalogue filters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+
+from ..encoder import Encoder
+from ..errors import PixfindError
+from . import query as queries
+from .catalogue import Embedding, Photo, path_prefix_range
+from .decode import open_upright
+from .library_dir import Library, model_key
+
+# Up to this many candidate vectors, search exactly with NumPy: as fast as hnswlib at
+# that size and it needs no index in memory.
+EXACT_LIMIT = 20000
+
+
+@dataclass
+class Filters:
+    folder: str | None = None
+    after: float | None = None  # wall-clock seconds, see metadata.wall_clock
+    before: float | None = None
+    camera: str | None = None  # substring of make or model, case-insensitive
+    has_gps: bool | None = None
+
+    def active(self) -> bool:
+        return any(v is not None for v in (self.folder, self.after, self.before, self.camera, self.has_gps))
+
+
+@dataclass
+class Result:
+    rank: int
+    score: float
+    photo: Photo
+
+
+def photo_conditions(filters: Filters) -> list:
+    date = func.coalesce(Photo.taken_at, Photo.file_time)
+    conditions = []
+    if filters.folder is not None:
+        lo, hi = path_prefix_range(os.path.abspath(filters.folder))
+        conditions += [Photo.path >= lo, Photo.path < hi]
+    if filters.after is not None:
+        conditions.append(date >= filters.after)
+    if filters.before is not None:
+        conditions.append(date < filters.before)
+    if filters.camera:
+        pattern = f"%{filters.camera.lower()}%"
+        conditions.append(
+            func.lower(func.coalesce(Photo.camera_make, "") + " " + func.coalesce(Photo.camera_model, "")).like(pattern)
+        )
+    if filters.has_gps is not None:
+        conditions.append(Photo.gps_lat.is_not(None) if filters.has_gps else Photo.gps_lat.is_(None))
+    return conditions
+
+
+class SearchEngine:
+    def __init__(self, library: Library, encoder: Encoder):
+        self.library = library
+        self.encoder = encoder
+        self.model = model_key(encoder.manifest)
+        self._vindex = None
+
+    def embedded_count(self) -> int:
+        with self.library.catalogue.session() as s:
+            return s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
+
+    def query_vector(self, terms: list[queries.Term]) -> np.ndarray:
+        return queries.combine(
+            terms,
+            self.encoder.encode_texts,
+            lambda paths: self.encoder.encode_images([open_upright(p) for p in paths]),
+        )
+
+    def search(
+        self,
+        vector: np.ndarray,
+        filters: Filters | None = None,
+        limit: int = 20,
+        min_score: float | None = None,
+        sort: str = "relevance",
+    ) -> list[Result]:
+        filters = filters or Filters()
+        total = self.embedded_count()
+        if total == 0:
+            raise PixfindError(
+                f"the library has no photos indexed with model {self.encoder.name!r}: run `pixfind index PATH` first"
+            )
+        conditions = photo_conditions(filters)
+        with self.library.catalogue.session() as s:
+            allowed = None
+            if conditions:
+                allowed = set(
+                    s.scalars(
+                        select(Photo.id)
+                        .join(Embedding, Embedding.photo_id == Photo.id)
+                        .where(Embedding.model == self.model, *conditions)
+                    )
+                )
+            candidates = total if allowed is None else len(allowed)
+            if candidates <= EXACT_LIMIT:
+                labels, scores = self._exact(s, vector, conditions, limit)
+            else:
+                labels, scores = self._approximate(vector, allowed, limit)
+            keep = [(int(l), float(sc)) for l, sc in zip(labels, scores) if min_score is None or sc >= min_score]
+            photos = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_([l for l, _ in keep])))}
+        hits = [(photos[l], sc) for l, sc in keep if l in photos]
+        if sort == "date":
+            hits.sort(key=lambda h: h[0].date, reverse=True)
+        elif sort != "relevance":
+            raise PixfindError(f"unknown sort order {sort!r} (relevance or date)")
+        return [Result(i + 1, sc, p) for i, (p, sc) in enumerate(hits)]
+
+    def _exact(self, s, vector, conditions, limit):
+        stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == self.model)
+        if conditions:
+            stmt = stmt.join(Photo, Photo.id == Embedding.photo_id).where(*conditions)
+        rows = s.execute(stmt).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        scores = matrix @ vector
+        k = min(limit, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return labels[top], scores[top]
+
+    def _approximate(self, vector, allowed, limit):
+        if self._vindex is None:
+            self._vindex = self.library.vector_index(self.model, self.encoder.dim)
+            if self._vindex.dirty:  # rebuilt or caught up: keep the work unless an indexer is running
+                try:
+                    with self.library.writer_lock():
+                        self._vindex.save()
+                except (PixfindError, OSError):
+                    pass
+        try:
+            return self._vindex.search(vector, limit, allowed.__contains__ if allowed is not None else None)
+        except RuntimeError:  # hnswlib found fewer than k under a very selective filter
+            return self._vindex.search(vector, min(limit, len(allowed or ())) or 1, allowed.__contains__)

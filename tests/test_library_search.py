@@ -1,0 +1,137 @@
+"""Search: combined queries, filters, cut-off, sorting, output; near-duplicates; watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .library_helpers import db_rows, index_json, make_photo, pixfind_process, run_cli  # noqa: E402, F401
+
+from desktop_app.errors import PixfindError  # noqa: E402
+from desktop_app.library import query  # noqa: E402
+
+
+def test_query_parsing(tmp_path):
+    img = make_photo(tmp_path / "dog.jpg", seed=1)
+    terms = query.parse(f"a beach + 2:{img} - 0.5:people")
+    assert terms == [
+        query.Term("text", "a beach"),
+        query.Term("image", str(img), 2.0),
+        query.Term("text", "people", -0.5),
+    ]
+    assert query.parse("rock-n-roll + x-ray") == [query.Term("text", "rock-n-roll"), query.Term("text", "x-ray")]
+    assert query.parse(None, images=[str(img)], subtract=["cats"]) == [
+        query.Term("image", str(img)),
+        query.Term("text", "cats", -1.0),
+    ]
+    for bad in ("", "   ", "- cats"):
+        with pytest.raises(PixfindError):
+            query.parse(bad)
+    with pytest.raises(PixfindError, match="no such image"):
+        query.parse(None, images=[str(tmp_path / "missing.jpg")])
+
+
+def test_combine_is_a_normalised_weighted_sum():
+    a, b = np.eye(3, dtype=np.float32)[:2]
+    vec = query.combine(
+        [query.Term("text", "a", 2.0), query.Term("image", "b", -1.0)],
+        lambda texts: np.stack([a]),
+        lambda images: np.stack([b]),
+    )
+    np.testing.assert_allclose(vec, np.array([2, -1, 0]) / np.sqrt(5), rtol=1e-6)
+    with pytest.raises(PixfindError, match="cancel"):
+        query.combine([query.Term("text", "a", 1.0), query.Term("text", "a", -1.0)], lambda t: np.stack([a] * len(t)), None)
+
+
+@pytest.fixture
+def indexed(tmp_path, capsys, tiny_model, library_dir):
+    root = tmp_path / "photos"
+    make_photo(root / "2019" / "old.jpg", seed=1, exif={0x8769: {0x9003: "2019:05:01 12:00:00"}, 0x010F: "Acme", 0x0110: "Z1"})
+    make_photo(root / "2023" / "new.jpg", seed=2, exif={0x8769: {0x9003: "2023:08:01 12:00:00"}})
+    make_photo(
+        root / "2023" / "gps.jpg",
+        seed=3,
+        exif={0x8769: {0x9003: "2023:02:01 12:00:00"}, 0x8825: {1: "N", 2: (48.0, 51.0, 0.0), 3: "E", 4: (2.0, 21.0, 0.0)}},
+    )
+    index_json(capsys, library_dir, root)
+    return root
+
+
+def _search(capsys, library_dir, *args):
+    code, out, err = run_cli(capsys, "search", *args, "--json", "--library", library_dir)
+    assert code == 0, err
+    return [os.path.basename(r["path"]) for r in json.loads(out)], json.loads(out)
+
+
+def test_search_filters_sort_and_cutoff(capsys, indexed, library_dir):
+    names, rows = _search(capsys, library_dir, "--image", indexed / "2023" / "new.jpg")
+    assert names[0] == "new.jpg" and rows[0]["score"] == pytest.approx(1.0, abs=1e-4) and len(names) == 3
+    assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["date"] == "2023-08-01 12:00:00"
+    assert _search(capsys, library_dir, "a photo", "--folder", indexed / "2019")[0] == ["old.jpg"]
+    assert sorted(_search(capsys, library_dir, "a photo", "--after", "2020-01-01")[0]) == ["gps.jpg", "new.jpg"]
+    assert _search(capsys, library_dir, "a photo", "--before", "2020-01-01")[0] == ["old.jpg"]
+    assert _search(capsys, library_dir, "a photo", "--camera", "acme z1")[0] == ["old.jpg"]
+    assert _search(capsys, library_dir, "a photo", "--gps")[0] == ["gps.jpg"]
+    assert sorted(_search(capsys, library_dir, "a photo", "--no-gps")[0]) == ["new.jpg", "old.jpg"]
+    assert _search(capsys, library_dir, "a photo", "--sort", "date")[0] == ["new.jpg", "gps.jpg", "old.jpg"]
+    assert _search(capsys, library_dir, "--image", indexed / "2023" / "new.jpg", "--min-score", "0.99999")[0] == ["new.jpg"]
+    assert _search(capsys, library_dir, "a photo", "--limit", "1")[0].__len__() == 1
+    names, _ = _search(capsys, library_dir, f"{indexed / '2019' / 'old.jpg'} - 0.5:a photo + 2:sunset")
+    assert len(names) == 3
+
+    code, out, _ = run_cli(capsys, "search", "a photo", "--library", library_dir)
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 3 and lines[0].split()[0] == "1" and lines[0].endswith(".jpg")
+
+
+def test_search_errors_are_one_line(tmp_path, capsys, tiny_model, library_dir):
+    code, _, err = run_cli(capsys, "search", "cats", "--library", library_dir)
+    assert code == 1 and "no photos indexed" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "search", "--image", tmp_path / "nope.jpg", "--library", library_dir)
+    assert code == 1 and "no such image" in err
+
+
+def test_duplicates_groups_resized_and_reencoded_copies(tmp_path, capsys, tiny_model, library_dir):
+    root = tmp_path / "photos"
+    original = make_photo(root / "a.jpg", seed=7, size=(320, 240))
+    with Image.open(original) as im:
+        im.resize((160, 120)).save(root / "a-small.jpg", quality=70)
+        im.crop((4, 3, 316, 237)).save(root / "a-cropped.png")
+    for i in range(4):
+        make_photo(root / f"other{i}.jpg", seed=100 + i, size=(320, 240))
+    index_json(capsys, library_dir, root)
+    code, out, _ = run_cli(capsys, "duplicates", "--threshold", "0.999", "--json", "--library", library_dir)
+    groups = json.loads(out)
+    assert code == 0 and groups
+    assert {os.path.basename(p["path"]) for p in groups[0]} == {"a.jpg", "a-small.jpg", "a-cropped.png"}
+    assert groups[0][0]["path"].endswith("a.jpg")  # the largest first
+    assert all(len(g) <= len(groups[0]) for g in groups)
+
+
+def test_watch_indexes_new_photos(tmp_path, capsys, tiny_model, library_dir):
+    root = tmp_path / "photos"
+    make_photo(root / "first.jpg", seed=1)
+    index_json(capsys, library_dir, root)
+    proc = pixfind_process("watch", "--library", library_dir, "--settle", "0.3")
+    try:
+        assert "watching 1 folders" in proc.stdout.readline().decode()
+        assert "unchanged" in proc.stdout.readline().decode()  # the initial refresh
+        make_photo(root / "later" / "second.jpg", seed=2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] < 2:
+            time.sleep(0.1)
+        assert db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] == 2
+        (root / "first.jpg").unlink()
+        while time.monotonic() < deadline and db_rows(library_dir, "SELECT COUNT(*) FROM photos")[0][0] > 1:
+            time.sleep(0.1)
+        assert db_rows(library_dir, "SELECT COUNT(*) FROM photos")[0][0] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        proc.stdout.close(), proc.stderr.close()
