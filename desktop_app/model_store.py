@@ -16,6 +16,7 @@ from .pack import MANIFEST_NAME, PackManifest, load_pack, read_manifest
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_ZIP_BYTES = 16 << 30
+STARTER_NOTICE = "starter model: good for everyday objects; pull an MCIP model for best results (pixfind models pull mcip-vit-l-14-336)"
 
 
 @dataclass
@@ -190,3 +191,15 @@ def resolve(name: str | None = None) -> InstalledPack:
             "or `pixfind models pull mcip-vit-l-14-336`"
         )
     return get(name)
+
+
+def starter_notice_once(manifest: PackManifest) -> str | None:
+    """The starter model's caveat, the first time a starter pack is used; None afterwards."""
+    if not manifest.starter:
+        return None
+    settings = _read_settings()
+    if settings.get("starter_notice_shown"):
+        return None
+    settings["starter_notice_shown"] = True
+    _write_settings(settings)
+    return STARTER_NOTICE

@@ -47,6 +47,9 @@ def open_library(library_dir):
 
 def load_encoder(model_name) -> Encoder:
     pack = model_store.resolve(model_name)
+    notice = model_store.starter_notice_once(pack.manifest)
+    if notice:
+        click.echo(f"pixfind: note: {notice}", err=True)
     # Packs are verified when installed; hashing a large model on every command is too slow.
     return Encoder(pack.path, verify=False)
 
@@ -188,6 +191,7 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
     if not rows:
         click.echo("no matching photos")
         return
+    click.echo(f"{'rank':>4}  {'score':<5}  {'date':<19}  path")
     for row in rows:
         click.echo(f"{row['rank']:>4}  {row['score']:.3f}  {row['date']}  {row['path']}")
 

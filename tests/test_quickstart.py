@@ -1,0 +1,47 @@
+"""The README's first command, as a newcomer runs it: install the offline starter model, index
+the bundled sample photos, search them by text. Real build, real files, real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SAMPLES = Path(__file__).parents[1] / "resources" / "sample-photos"
+PIXFIND = str(Path(sys.executable).parent / "pixfind")
+
+
+def pixfind(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([PIXFIND, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_install_starter_index_samples_and_search(tmp_path):
+    run = pixfind("models", "install", "starter")
+    assert run.returncode == 0, run.stderr
+    assert "installed model starter (384-d)" in run.stdout
+    assert "starter model: good for everyday objects" in run.stderr  # said once...
+    again = pixfind("models", "install", "starter")
+    assert again.returncode == 0 and "already installed" in again.stdout
+
+    index = pixfind("index", str(SAMPLES))
+    assert index.returncode == 0, index.stderr
+    assert "9 photos encoded" in index.stdout
+    assert "starter model" not in index.stderr  # ...and only once
+
+    expected = {
+        "a cup of coffee": "coffee.jpg",
+        "a cat": "cat.jpg",
+        "a rocket launch": "rocket-launch.jpg",
+        "a Chinese temple": "temple.jpg",
+        "an astronaut": "astronaut.jpg",
+    }
+    for query, first in expected.items():
+        search = pixfind("search", query, "--json", "--limit", "3")
+        assert search.returncode == 0, search.stderr
+        rows = json.loads(search.stdout)
+        assert Path(rows[0]["path"]).name == first, (query, rows)
+
+    table = pixfind("search", "a cup of coffee", "--limit", "2")
+    assert table.stdout.splitlines()[0].split() == ["rank", "score", "date", "path"]
+    assert "coffee.jpg" in table.stdout.splitlines()[1]
