@@ -31,7 +31,9 @@ KNOWN_MODELS = {
         KnownModel(
             name="mcip-vit-l-14-336",
             url="https://visual-computing.com/files/MCIP/MCIP-ViT-L-14-336.pth",
-            arch="ViT-L-14-336",
+            # Fine-tuned from OpenAI's ViT-L/14@336, which uses QuickGELU: the plain ViT-L-14-336 config
+            # (nn.GELU) loads the same state dict without complaint and computes different embeddings.
+            arch="ViT-L-14-336-quickgelu",
             description="MCIP-optimised OpenAI ViT-L/14 @336, 768-d (Schall et al. 2024)",
         ),
         KnownModel(

@@ -111,7 +111,10 @@ def test_unknown_model_names(capsys):
 
 def test_known_models_point_at_the_published_checkpoints():
     vit = KNOWN_MODELS["mcip-vit-l-14-336"]
-    assert vit.url == "https://visual-computing.com/files/MCIP/MCIP-ViT-L-14-336.pth" and vit.arch == "ViT-L-14-336"
+    assert vit.url == "https://visual-computing.com/files/MCIP/MCIP-ViT-L-14-336.pth" and vit.arch == "ViT-L-14-336-quickgelu"
+    import open_clip
+
+    assert open_clip.get_model_config(vit.arch)["quick_gelu"] is True  # OpenAI's activation, as the checkpoint was trained
     siglip = KNOWN_MODELS["mcip-siglip-so400m-384"]
     assert siglip.url.endswith("/MCIP-ViT-SO400M-14-SigLIP-384.pth") and siglip.arch == "ViT-SO400M-14-SigLIP-384"
     assert siglip.hf_tokenizer
