@@ -17,7 +17,9 @@ from .errors import PixfindError
 def cli(ctx: click.Context) -> None:
     """Find photos on your own disk by describing them or by example."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from .commands.app import open_window
+
+        ctx.exit(open_window())
 
 
 register_all(cli)

@@ -87,7 +87,8 @@ def test_search_filters_sort_and_cutoff(capsys, indexed, library_dir):
 
     code, out, _ = run_cli(capsys, "search", "a photo", "--library", library_dir)
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 3 and lines[0].split()[0] == "1" and lines[0].endswith(".jpg")
+    assert code == 0 and lines[0].split() == ["rank", "score", "date", "path"]
+    assert len(lines) == 4 and lines[1].split()[0] == "1" and lines[1].endswith(".jpg")
 
 
 def test_search_errors_are_one_line(tmp_path, capsys, tiny_model, library_dir):

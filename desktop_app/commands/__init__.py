@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ("models", "export", "library")
+_MODULES = ("models", "export", "library", "app")
 
 
 def register_all(group: click.Group) -> None:

@@ -1,0 +1,205 @@
+"""Background indexing for the window: progress, photos/s, time left, pause, cancel, watching.
+
+The run itself is the engine's ``Indexer`` (the same as ``pixfind index``) on its own
+thread. Pausing holds the indexer in its progress callback, between two photos; cancelling
+sets its cancel event, and what was encoded so far is kept (the next run resumes).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..errors import PixfindError
+
+
+@dataclass
+class IndexProgress:
+    done: int
+    total: int
+    rate: float  # photos per second over the last seconds
+    eta: float | None  # seconds left
+    paused: bool
+
+
+class IndexController(QObject):
+    started = Signal()
+    progressed = Signal(object)  # IndexProgress
+    finished = Signal(object, str)  # IndexReport or None, error line ("" when none)
+    changed_on_disk = Signal()  # from the watcher's thread
+
+    def __init__(self, backend, parent=None, watch: bool = True):
+        super().__init__(parent)
+        self.backend = backend
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._queued: list[str] | None = None  # folders waiting for the running pass to end
+        self._queued_all = False
+        self._samples: deque = deque(maxlen=64)
+        self._last_emit = 0.0
+        self.last_progress: IndexProgress | None = None
+        self._observer = None
+        self._watch = watch
+        self._settle = QTimer(self, singleShot=True, interval=2000)
+        self._settle.timeout.connect(self._changes_settled)
+        self.changed_on_disk.connect(self._settle.start)
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def index(self, folders: list[str] | None = None) -> None:
+        """Index these new folders (None: refresh every folder); queued if a pass is running."""
+        if self.running:
+            if folders:
+                self._queued = (self._queued or []) + [f for f in folders if f not in (self._queued or [])]
+            else:
+                self._queued_all = True
+            return
+        encoder = self.backend.encoder
+        if encoder is None:
+            self.finished.emit(None, "no model is active: install or import a model first")
+            return
+        self._cancel = threading.Event()
+        self._resume.set()
+        self._samples.clear()
+        self.last_progress = IndexProgress(0, 0, 0.0, None, False)
+        self._thread = threading.Thread(target=self._run, args=(encoder, folders), name="pixfind-index", daemon=True)
+        self._thread.start()
+        self.started.emit()
+
+    def pause(self, paused: bool = True) -> None:
+        if paused:
+            self._resume.clear()
+        else:
+            self._resume.set()
+        if self.last_progress is not None and self.running:
+            self.last_progress.paused = paused
+            self.progressed.emit(self.last_progress)
+
+    def cancel(self) -> None:
+        self._queued, self._queued_all = None, False
+        self._cancel.set()
+        self._resume.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop_watching()
+        self.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ the run (indexing thread)
+
+    def _progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        self._samples.append((now, done))
+        while not self._resume.is_set() and not self._cancel.is_set():
+            self._resume.wait(0.2)
+            self._samples.clear()
+            self._samples.append((time.monotonic(), done))
+        if now - self._last_emit < 0.1 and done not in (0, total):
+            return
+        self._last_emit = now
+        rate = 0.0
+        if len(self._samples) >= 2:
+            (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]
+            rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        progress = IndexProgress(done, total, rate, eta, self.paused)
+        self.last_progress = progress
+        try:
+            self.progressed.emit(progress)
+        except RuntimeError:
+            pass
+
+    def _run(self, encoder, folders) -> None:
+        from ..library.indexer import Indexer
+
+        report, error = None, ""
+        try:
+            indexer = Indexer(
+                self.backend.library,
+                encoder,
+                workers=max(1, (os.cpu_count() or 2) - 1),
+                progress=self._progress,
+                cancel=self._cancel,
+                save_every=30.0,
+            )
+            report = indexer.run(folders)
+            error = report.index_error or ""
+        except PixfindError as e:
+            error = str(e)
+        except Exception as e:  # noqa: BLE001 - shown as one line; the catalogue keeps what was done
+            import logging
+            import traceback
+
+            logging.getLogger("pixfind.gui").error("indexing failed:\n%s", traceback.format_exc())
+            error = f"indexing stopped: {type(e).__name__}: {e}"
+        try:
+            self.finished.emit(report, error)
+        except RuntimeError:
+            pass
+
+    def _after_run(self) -> None:
+        """Called by the window once it handled ``finished``: start what was queued meanwhile."""
+        queued, everything = self._queued, self._queued_all
+        self._queued, self._queued_all = None, False
+        if queued or everything:
+            self.index(None if everything else queued)
+
+    # ------------------------------------------------------------------ watching
+
+    def watch(self, folders: list[str]) -> None:
+        """Re-index when files in these folders change (new, edited, moved, deleted photos)."""
+        self.stop_watching()
+        folders = [f for f in folders if os.path.isdir(f)]
+        if not self._watch or not folders:
+            return
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        library_dir = str(self.backend.library.directory)
+        signal = self.changed_on_disk
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                if str(event.src_path).startswith(library_dir):
+                    return
+                try:
+                    signal.emit()
+                except RuntimeError:
+                    pass
+
+        observer = Observer()
+        handler = Handler()
+        try:
+            for folder in folders:
+                observer.schedule(handler, folder, recursive=True)
+            observer.start()
+        except OSError:  # e.g. out of inotify watches: the library still works, just not live
+            return
+        self._observer = observer
+
+    def stop_watching(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5)
+            self._observer = None
+
+    def _changes_settled(self) -> None:
+        self.index(None)

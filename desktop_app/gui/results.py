@@ -1,0 +1,424 @@
+"""The result grid: a virtualised QListView over a flat list of items, thumbnails loaded lazily.
+
+Only the cells on screen are painted; a cell without its thumbnail asks the loader, which
+decodes the cached 256-px JPEG (or, for a photo indexed without one, the file itself) on a
+small QThreadPool, scaled to the cell's device pixels. Requests are served newest first,
+so after a fast scroll the cells now on screen load before the ones scrolled past.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QRectF,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
+
+from .backend import Item
+
+ItemRole = Qt.UserRole + 1
+CACHE_BYTES = 96 << 20  # decoded thumbnails kept in memory
+
+
+def format_date(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%d %b %Y, %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def human_size(n: int | None) -> str:
+    if not n:
+        return ""
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+# ---------------------------------------------------------------------- thumbnails
+
+
+class _LoaderSignals(QObject):
+    loaded = Signal(object, QImage)  # key, image (null when it could not be read)
+
+
+class _LoadJob(QRunnable):
+    def __init__(self, loader: ThumbnailLoader):
+        super().__init__()
+        self.loader = loader
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        loader = self.loader
+        while True:
+            request = loader._next()
+            if request is None:
+                return
+            key, path, fallback, side = request
+            image = _read_scaled(path, side) if path else QImage()
+            if image.isNull() and fallback:
+                image = _read_scaled(fallback, side)
+            try:
+                loader.signals.loaded.emit(key, image)
+            except RuntimeError:
+                return
+
+
+def _read_scaled(path: str, side: int) -> QImage:
+    """A square-cropped thumbnail ``side`` device pixels wide; QImageReader decodes at reduced size."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and size.width() > 0 and size.height() > 0:
+        scale = side / min(size.width(), size.height())
+        if scale < 1:
+            reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
+    image = reader.read()
+    if image.isNull():
+        return image
+    w, h = image.width(), image.height()
+    s = min(w, h)
+    image = image.copy((w - s) // 2, (h - s) // 2, s, s)
+    if s > side:
+        image = image.scaled(side, side, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+    return image.convertToFormat(QImage.Format_RGB32)
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails off the GUI thread; keeps a byte-bounded LRU of decoded images."""
+
+    ready = Signal(object)  # key
+
+    def __init__(self, thumbnails_dir, parent=None, threads: int = 2):
+        super().__init__(parent)
+        self.thumbnails_dir = str(thumbnails_dir)
+        self.cache: OrderedDict[object, QImage] = OrderedDict()
+        self.cache_bytes = 0
+        self.failed: set = set()
+        self.pending: dict = {}  # key -> request, newest last
+        self.lock = threading.Lock()
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self.running = 0
+        self.side = 256
+        self.signals = _LoaderSignals()
+        self.signals.loaded.connect(self._loaded)
+
+    def set_side(self, side: int) -> None:
+        if side != self.side:
+            self.side = side
+            self.clear()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.pending.clear()
+        self.cache.clear()
+        self.cache_bytes = 0
+        self.failed.clear()
+
+    def get(self, item: Item) -> QImage | None:
+        key = (item.id, item.thumbnail)
+        image = self.cache.get(key)
+        if image is not None:
+            self.cache.move_to_end(key)
+            return image
+        if key in self.failed:
+            return None
+        thumb = f"{self.thumbnails_dir}/{item.thumbnail}" if item.thumbnail else None
+        with self.lock:
+            if key in self.pending:
+                self.pending[key] = self.pending.pop(key)  # make it the newest
+            else:
+                self.pending[key] = (key, thumb, item.path, self.side)
+                while len(self.pending) > 400:  # scrolled far past these
+                    self.pending.pop(next(iter(self.pending)))
+            start = self.running < self.pool.maxThreadCount()
+            if start:
+                self.running += 1
+        if start:
+            self.pool.start(_LoadJob(self))
+        return None
+
+    def _next(self):
+        with self.lock:
+            if not self.pending:
+                self.running -= 1
+                return None
+            return self.pending.popitem()[1]  # newest first
+
+    def _loaded(self, key, image: QImage) -> None:
+        if image.isNull():
+            self.failed.add(key)
+        else:
+            self.cache[key] = image
+            self.cache_bytes += image.sizeInBytes()
+            while self.cache_bytes > CACHE_BYTES and len(self.cache) > 1:
+                _, old = self.cache.popitem(last=False)
+                self.cache_bytes -= old.sizeInBytes()
+        self.ready.emit(key)
+
+    def wait(self, msecs: int = 5000) -> bool:
+        return self.pool.waitForDone(msecs)
+
+
+# ---------------------------------------------------------------------- model
+
+
+class ResultModel(QAbstractListModel):
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.items: list[Item] = []
+        self.loader = loader
+        self.row_of: dict[object, int] = {}
+        self.show_scores = False
+        loader.ready.connect(self._thumbnail_ready)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.items)
+
+    # Never return None from data(): with PySide6 6.12 on CPython 3.11 each None returned
+    # through QVariant loses a reference to None, and the process aborts ("none_dealloc")
+    # after a few thousand calls. An int converts to no QBrush/QFont/QSize/QIcon, so the
+    # roles the view asks about and this model does not serve read as unset.
+    _STRING_ROLES = frozenset({Qt.StatusTipRole, Qt.WhatsThisRole, Qt.AccessibleDescriptionRole})
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        if not index.isValid() or index.row() >= len(self.items):
+            return "" if role in self._STRING_ROLES or role in (Qt.DisplayRole, Qt.ToolTipRole) else 0
+        item = self.items[index.row()]
+        if role == ItemRole:
+            return item
+        if role == Qt.DisplayRole:
+            return item.name
+        if role == Qt.ToolTipRole:
+            lines = [f"<b>{_html(item.name)}</b>", format_date(item.date)]
+            if item.width:
+                lines.append(f"{item.width} × {item.height} · {human_size(item.size)}")
+            if item.camera:
+                lines.append(_html(item.camera))
+            if self.show_scores:
+                lines.append(f"match {item.score:.3f}")
+            return "<br>".join(l for l in lines if l)
+        if role == Qt.AccessibleTextRole:
+            return f"{item.name}, {format_date(item.date)}"
+        if role in self._STRING_ROLES:
+            return ""
+        return 0
+
+    def flags(self, index):
+        base = super().flags(index)
+        return base | Qt.ItemIsDragEnabled if index.isValid() else base
+
+    def mimeTypes(self):  # noqa: N802
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes):  # noqa: N802 - drag photos out to a file manager or another app
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(self.items[i.row()].path) for i in indexes if i.isValid()])
+        return data
+
+    def set_items(self, items: list[Item]) -> None:
+        self.beginResetModel()
+        self.items = items
+        self.row_of = {}
+        self.endResetModel()
+
+    def extend(self, items: list[Item]) -> None:
+        """Append the rest of a result list whose first page is on screen, without a reset."""
+        if not items:
+            return
+        first = len(self.items)
+        self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
+        self.items.extend(items)
+        self.endInsertRows()
+
+    def reorder(self, order) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self.items = [self.items[i] for i in order]
+        self.row_of = {}
+        self.layoutChanged.emit()
+
+    def item(self, row: int) -> Item | None:
+        return self.items[row] if 0 <= row < len(self.items) else None
+
+    def _thumbnail_ready(self, key) -> None:
+        if not self.row_of and self.items:
+            self.row_of = {(it.id, it.thumbnail): r for r, it in enumerate(self.items)}
+        row = self.row_of.get(key)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.DecorationRole])
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------------- painting
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """A square thumbnail with rounded corners; selection as an accent ring, hover as a soft tint."""
+
+    PAD = 4
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.side = 168  # logical pixels
+        self.painted_with_image = 0  # for the benchmark: cells drawn with their thumbnail
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+        return QSize(self.side + 2 * self.PAD, self.side + 2 * self.PAD)
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        item = index.model().item(index.row())  # not index.data(): no QVariant round trip per cell
+        if item is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, True)
+        palette = option.palette
+        cell = QRectF(option.rect).adjusted(self.PAD, self.PAD, -self.PAD, -self.PAD)
+        path = QPainterPath()
+        path.addRoundedRect(cell, 6, 6)
+        image = self.loader.get(item)
+        if image is not None:
+            painter.setClipPath(path)
+            painter.drawImage(cell, image)
+            painter.setClipping(False)
+            self.painted_with_image += 1
+        else:
+            base = palette.color(QPalette.Base)
+            placeholder = palette.color(QPalette.AlternateBase) if base.lightness() > 128 else base.lighter(130)
+            painter.fillPath(path, placeholder)
+            if (item.id, item.thumbnail) in self.loader.failed:
+                painter.setPen(palette.color(QPalette.PlaceholderText))
+                painter.drawText(cell, Qt.AlignCenter | Qt.TextWordWrap, "no preview")
+        selected = option.state & QStyle.State_Selected
+        hovered = option.state & QStyle.State_MouseOver
+        if hovered and not selected:
+            painter.fillPath(path, QColor(255, 255, 255, 28))
+        if selected:
+            accent = palette.color(QPalette.Highlight)
+            painter.setPen(QPen(accent, 3))
+            painter.drawRoundedRect(cell.adjusted(1.5, 1.5, -1.5, -1.5), 5, 5)
+            tint = QColor(accent)
+            tint.setAlpha(40)
+            painter.fillPath(path, tint)
+        if option.state & QStyle.State_HasFocus and option.widget is not None and option.widget.hasFocus():
+            pen = QPen(palette.color(QPalette.Highlight), 1, Qt.DashLine)
+            painter.setPen(pen)
+            painter.drawRoundedRect(QRectF(option.rect).adjusted(1, 1, -1, -1), 7, 7)
+        painter.restore()
+
+
+class ResultView(QListView):
+    """The grid: icon mode, uniform cells, batched layout so 100,000 rows lay out quickly."""
+
+    activated_item = Signal(int)  # row
+    preview_requested = Signal()
+
+    def __init__(self, model: ResultModel, delegate: ResultDelegate, parent=None):
+        super().__init__(parent)
+        self.setModel(model)
+        self.setItemDelegate(delegate)
+        self.delegate = delegate
+        self.setViewMode(QListView.IconMode)
+        self.setResizeMode(QListView.Adjust)
+        self.setMovement(QListView.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.setSelectionRectVisible(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setMouseTracking(True)
+        self.setWrapping(True)
+        self.setSpacing(0)
+        self.setFrameShape(QListView.NoFrame)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragOnly)
+        self.setAttribute(Qt.WA_MacShowFocusRect, False)
+        self.setAccessibleName("Results")
+        self._relayout = QTimer(self, singleShot=True, interval=60)
+        self._relayout.timeout.connect(self._fit_cells)
+        self.target_side = delegate.side
+
+    def set_thumbnail_side(self, side: int) -> None:
+        self.target_side = side
+        self._fit_cells()
+
+    def columns(self) -> int:
+        cell = self.delegate.side + 2 * self.delegate.PAD
+        return max(1, self.viewport().width() // cell)
+
+    def _fit_cells(self) -> None:
+        """Stretch the cells so the columns fill the width exactly (no ragged right margin)."""
+        # As if the scroll bar were shown: QListView lays out for that width when it may need one.
+        width = self.width() - 2 * self.frameWidth() - self.style().pixelMetric(QStyle.PM_ScrollBarExtent, None, self) - 2
+        pad = 2 * self.delegate.PAD
+        columns = max(1, round(width / (self.target_side + pad)))
+        side = max(48, width // columns - pad)
+        if side != self.delegate.side:
+            self.delegate.side = side
+            self.setGridSize(QSize(side + pad, side + pad))
+            self.model().loader.set_side(round(side * self.devicePixelRatioF()))
+            self.scheduleDelayedItemsLayout()
+            self.viewport().update()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_cells()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_cells()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentIndex().isValid():
+            self.activated_item.emit(self.currentIndex().row())
+            return
+        if event.key() == Qt.Key_Space and not event.modifiers():
+            self.preview_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        index = self.indexAt(event.position().toPoint())
+        if index.isValid():
+            self.activated_item.emit(index.row())
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def visible_rows(self) -> range:
+        first = self.indexAt(QPoint(self.delegate.PAD + 1, self.delegate.PAD + 1))
+        last = self.indexAt(QPoint(self.viewport().width() - 8, self.viewport().height() - 8))
+        if not first.isValid():
+            return range(0)
+        end = last.row() if last.isValid() else min(self.model().rowCount() - 1, first.row() + 200)
+        return range(first.row(), end + 1)
+
+
