@@ -35,7 +35,13 @@ class _TextualTower(torch.nn.Module):
         return self.model.encode_text(ids, normalize=True)
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, input_name: str, path: Path, weight_bytes: int) -> None:
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, input_name: str, path: Path, weight_bytes: int | None = None) -> None:
+    """One tower, batch axis dynamic, as the pack interface wants it (``input_name`` -> ``embedding``).
+
+    ``weight_bytes``: the weights the graph will hold, when ``module`` carries more than it uses.
+    """
+    if weight_bytes is None:
+        weight_bytes = _bytes(module.parameters())
     if weight_bytes >= _PROTOBUF_LIMIT:
         raise PixfindError(f"{path.name}: tower has {weight_bytes / 2**30:.1f} GiB of weights, over ONNX's 2 GiB single-file limit")
     # The TorchScript exporter: the dynamo exporter (torch 2.15) writes an invalid graph for
@@ -67,12 +73,12 @@ def export_towers(model: torch.nn.Module, image_size: tuple[int, int], context_l
     model = model.float().eval()
     visual, textual = out_dir / "visual.onnx", out_dir / "textual.onnx"
     visual_bytes = _bytes(model.visual.parameters())
-    _export(_VisualTower(model), torch.randn(2, 3, *image_size), VISUAL_INPUT, visual, visual_bytes)
+    export_onnx(_VisualTower(model), torch.randn(2, 3, *image_size), VISUAL_INPUT, visual, visual_bytes)
     # Example ids must carry the end-of-text token as the row maximum, as real tokenised text does,
     # because open_clip pools at argmax(ids) for its default (argmax) text pooling.
     ids = torch.zeros(2, context_length, dtype=torch.long)
     ids[:, 0], ids[:, 1], ids[:, 2] = 1, 2, 3
-    _export(_TextualTower(model), ids, TEXTUAL_INPUT, textual, _bytes(model.parameters()) - visual_bytes)
+    export_onnx(_TextualTower(model), ids, TEXTUAL_INPUT, textual, _bytes(model.parameters()) - visual_bytes)
     return visual, textual
 
 

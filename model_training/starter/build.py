@@ -18,7 +18,6 @@ import platform
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,8 @@ import desktop_app
 from desktop_app.errors import PixfindError
 from desktop_app.pack import TEXTUAL_FILE, TOKENIZER_FILE, VISUAL_FILE, ImageSettings, PackManifest, TextSettings, write_manifest
 
-OPSET = 17
-VISUAL_INPUT = "pixel_values"
-TEXTUAL_INPUT = "input_ids"
-OUTPUT = "embedding"
+from ..onnx_export import TEXTUAL_INPUT, VISUAL_INPUT, export_onnx
+
 
 PACK_NAME = "starter"
 IMAGE_PACKAGE = "efficientnet-lite-pytorch"
@@ -330,25 +327,6 @@ def starter_towers(
 
 
 # ----------------------------------------------------------------------------- export
-
-
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, input_name: str, path: Path) -> None:
-    import onnx
-
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (example,),
-            str(path),
-            dynamo=False,
-            input_names=[input_name],
-            output_names=[OUTPUT],
-            dynamic_axes={input_name: {0: "batch"}, OUTPUT: {0: "batch"}},
-            opset_version=OPSET,
-            do_constant_folding=True,
-        )
-    onnx.checker.check_model(str(path))
 
 
 def quantize_int8(src: Path, dst: Path, min_elements: int = 4096) -> None:
