@@ -174,3 +174,57 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
     index = hnswlib.Index(space="ip", dim=64)
     index.load_index(str(library_dir / "vectors" / marker["file"]))
     assert set(index.get_ids_list()) == {i for i, _ in photos} and marker["count"] == total
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_model, library_dir):
+    """SIGINT (Ctrl-C) on a real `pixfind index`: a clean stop with exit 130, the index saved, and
+    the next run encodes only what the first had not."""
+    root = tmp_path / "photos"
+    total = 120
+    for i in range(total):
+        make_photo(root / f"p{i:03d}.jpg", seed=i, size=(640, 480))
+    proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
+                break
+        except Exception:  # noqa: BLE001 - the catalogue may not exist yet
+            pass
+        time.sleep(0.01)
+    assert proc.poll() is None, "the indexer finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode() if isinstance(err, bytes) else err
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    done_before = db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0]
+    assert 0 < done_before < total
+
+    report = index_json(capsys, library_dir, root)
+    assert report["encoded"] == total - done_before
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] == total
+
+
+def test_switching_model_re_encodes_and_keeps_vectors_apart(tmp_path, capsys, tiny_model, library_dir):
+    """A second model gets its own embeddings; search with either model uses only its own vectors."""
+    from desktop_app.commands.export import export_and_install
+
+    from .conftest import TINY_CONFIG, save_tiny_checkpoint
+
+    root = tmp_path / "photos"
+    for i in range(5):
+        make_photo(root / f"p{i}.jpg", seed=i)
+    assert index_json(capsys, library_dir, root)["encoded"] == 5
+    other = save_tiny_checkpoint(tmp_path / "other.pth", seed=1)
+    export_and_install(str(TINY_CONFIG), pretrained=None, checkpoint=other, tokenizer=None, precision="fp32", name="tiny2", output=None, replace=False)
+    capsys.readouterr()
+    switched = index_json(capsys, library_dir, root, extra=("--model", "tiny2"))
+    assert switched["encoded"] == 5  # every photo encoded again for the new model
+    assert index_json(capsys, library_dir, root, extra=("--model", "tiny2"))["encoded"] == 0
+    assert index_json(capsys, library_dir, root)["encoded"] == 0  # the first model's vectors are still there
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] == 10
+    for model in ("tiny", "tiny2"):
+        code, out, err = run_cli(capsys, "search", "--image", root / "p3.jpg", "--json", "--model", model, "--library", library_dir)
+        assert code == 0, err
+        assert json.loads(out)[0]["path"].endswith("p3.jpg")

@@ -59,6 +59,7 @@ class _Job:
     fingerprint: str
     folder_id: int
     photo_id: int | None  # None: a new photo
+    content_changed: bool = False  # new content under a known path: other models' vectors are stale
 
 
 def _reason(path: str, message: str) -> str:
@@ -196,7 +197,7 @@ class Indexer:
                     new_files.append((f, fp))
                     continue
                 if fp != row.fingerprint:  # new content under the same name
-                    jobs.append(_Job(f.path, f.size, f.mtime_ns, fp, folder_id, row.id))
+                    jobs.append(_Job(f.path, f.size, f.mtime_ns, fp, folder_id, row.id, content_changed=True))
                     continue
                 if (row.size, row.mtime_ns) != (f.size, f.mtime_ns):
                     s.get(Photo, row.id).mtime_ns = f.mtime_ns
@@ -314,8 +315,8 @@ class Indexer:
         now = time.time()
         with self.catalogue.session() as s, s.begin():
             first = self.catalogue.next_seq(s, len(batch)) if batch else 0
-            changed = [job.photo_id for job, _ in batch if job.photo_id is not None]
-            if changed:  # content changed: other models' vectors are stale too
+            changed = [job.photo_id for job, _ in batch if job.content_changed]
+            if changed:
                 delete_photos_vectors(s, self.catalogue, changed, keep_model=self.model)
             for i, (job, d) in enumerate(batch):
                 photo = s.get(Photo, job.photo_id) if job.photo_id is not None else None
