@@ -77,6 +77,8 @@ def window(qtbot, library_dir):
     qtbot.waitUntil(w.isActiveWindow, timeout=5000)
     yield w
     w.close()
+    # Qt's offscreen platform crashes at interpreter exit if the clipboard still owns data a test put there.
+    QGuiApplication.clipboard().clear()
 
 
 def _indexed(qtbot, w, folder, timeout=60000):

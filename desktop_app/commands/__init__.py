@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ("models", "export", "library", "app")
+_MODULES = ("models", "export", "library", "app", "train")
 
 
 def register_all(group: click.Group) -> None:

@@ -1,0 +1,1 @@
+"""Training data: labelled image sets, image-caption pairs, and resumable batch order."""

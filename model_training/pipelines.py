@@ -1,0 +1,236 @@
+"""`pixfind train ...` behind the CLI: a config becomes data sets, a task module and a run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import open_clip
+
+from desktop_app.errors import PixfindError
+
+from .data import sources
+from .data.datasets import ImageDataset, collate
+from .data.shards import expand_urls, index_shards, shard_captions
+from .data.transforms import train_transform
+from .distributed import DistInfo, barrier, cleanup, init_distributed
+from .evaluation.embedders import TorchEmbedder
+from .evaluation.suite import EvalSets
+from .feature_cache import CachedPairs, build_feature_cache, pair_collate
+from .open_clip_models import build_model, eval_transform
+from .pseudo_captions import dedupe, write_pseudo_captions
+from .runs import fit, save_clip
+from .tasks import CaptionBank, GPRFineTune, MCIPFineTune, Realign, set_patch_dropout
+from .trainer.loop import FitResult, LoopConfig
+
+
+def _model(cfg: dict, dist: DistInfo):
+    m = cfg["model"]
+    loaded = build_model(m["arch"], pretrained=m["pretrained"], checkpoint=Path(m["checkpoint"]) if m["checkpoint"] else None)
+    clip = loaded.model
+    if m.get("grad_checkpointing"):
+        clip.set_grad_checkpointing(True)
+    set_patch_dropout(clip, m.get("patch_dropout") or 0.0)
+    return loaded, clip.to(dist.device), open_clip.get_tokenizer(loaded.arch)
+
+
+def _loop(cfg: dict) -> LoopConfig:
+    t = cfg["train"]
+    return LoopConfig(epochs=t["epochs"], max_steps=t["max_steps"], grad_clip=t["grad_clip"], precision=t["precision"],
+                      log_every=t["log_every"], eval_every=t["eval_every"], patience=t["patience"],
+                      checkpoint_every=t["checkpoint_every"], num_workers=cfg["data"]["workers"], progress=t["progress"])
+
+
+def _labelled(cfg: dict) -> sources.LabelledListing:
+    entries = cfg["data"]["train"]
+    if not entries:
+        raise PixfindError("no training data: set data.train to a list of {imagefolder: DIR} or {manifest: FILE} entries")
+    names = [e.get("name") or f"set{k}" for k, e in enumerate(entries)]
+    return sources.mix_labelled([sources.labelled_source(e) for e in entries], names if len(entries) > 1 else None)
+
+
+def _optim(cfg: dict, proxies: bool) -> dict:
+    o = dict(cfg["optim"])
+    mult = o.pop("proxy_lr_mult", 1.0)
+    o["lr_multipliers"] = {"loss.": mult} if proxies else {}
+    return o
+
+
+def _evaluator(cfg: dict, clip, tokenizer, dist: DistInfo) -> tuple[Callable[[], dict] | None, str | None]:
+    sets = EvalSets.from_config(cfg["eval"])
+    if sets.empty:
+        return None, None
+    metric = cfg["eval"]["metric"]
+    if metric not in sets.metric_names:
+        raise PixfindError(f"eval.metric {metric!r} is not produced by the configured eval sets ({', '.join(sets.metric_names)})")
+    embedder = TorchEmbedder(clip, tokenizer, device=dist.device, batch_size=cfg["eval"]["batch_size"])
+    return (lambda: sets.evaluate(embedder)), metric
+
+
+def _finish(result: FitResult, cfg: dict, loaded, export: dict | None, log: Callable[[str], None], dist: DistInfo) -> Path:
+    best = result.best_path
+    log(f"done after {result.steps} steps" + (f"; best {cfg.get('eval', {}).get('metric')} = {result.best_metric:.4f}"
+                                            if result.best_metric is not None else "") + f"; model: {best}")
+    if export is not None and dist.is_main:
+        from desktop_app.commands.export import export_and_install
+
+        export_and_install(str(cfg["model"]["arch"]), pretrained=None, checkpoint=best, tokenizer=export.get("tokenizer"),
+                           precision=export.get("precision", "fp32"), name=export.get("name"), output=export.get("output"),
+                           replace=export.get("replace", False),
+                           source_extra={"training": {"method": cfg["_task"], "base": cfg["model"]["pretrained"] or
+                                                      (Path(cfg["model"]["checkpoint"]).name if cfg["model"]["checkpoint"] else None)}})
+    return best
+
+
+def _out(cfg: dict) -> Path:
+    out = Path(cfg["train"]["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
+    return out
+
+
+def run_gpr_ft(cfg: dict, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
+    return _run_finetune(cfg, export, log, with_captions=False)
+
+
+def run_mcip(cfg: dict, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
+    return _run_finetune(cfg, export, log, with_captions=True)
+
+
+def _pseudo_caption_lists(files: list, paths: list[Path]) -> list[list[str]]:
+    """Captions per training image, matched by resolved path; images absent from every file get none."""
+    if not files:
+        raise PixfindError("MCIP needs data.pseudo_captions: the JSONL files `pixfind train pseudo-captions` writes")
+    table: dict[str, list[str]] = {}
+    for f in files:
+        for row in _jsonl(Path(f)):
+            table[str(Path(row["path"]).resolve())] = list(row.get("captions", []))
+    out = [table.get(str(Path(p).resolve()), []) for p in paths]
+    if not any(out):
+        raise PixfindError(f"{files[0]}: none of its paths match the training images")
+    return out
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _run_finetune(cfg: dict, export, log, with_captions: bool) -> Path:
+    cfg["_task"] = "mcip" if with_captions else "gpr-ft"
+    dist = init_distributed(cfg["train"]["device"])
+    try:
+        out = _out(cfg)
+        loaded, clip, tokenizer = _model(cfg, dist)
+        listing = _labelled(cfg)
+        dim = clip.visual.output_dim
+        l = cfg["loss"]
+        captions = None
+        if with_captions:
+            per_image = _pseudo_caption_lists(cfg["data"]["pseudo_captions"], listing.paths)
+            unique = sorted({c for caps in per_image for c in caps})
+            index = {c: i for i, c in enumerate(unique)}
+            captions = [[index[c] for c in caps] for caps in per_image]
+            log(f"encoding {len(unique)} distinct pseudo-captions with the frozen text tower")
+            bank = CaptionBank.encode(clip, tokenizer, unique, device=dist.device)
+            module = MCIPFineTune(clip, len(listing.classes), dim, bank, l["scale"], l["margin"],
+                                  l["class_weight"], l["caption_weight"], l["hard_weight"])
+        else:
+            module = GPRFineTune(clip, len(listing.classes), dim, l["scale"], l["margin"])
+        aug = cfg["data"]["augment"]
+        data = ImageDataset(listing.paths, train_transform(clip, aug["resize_ratio"], aug["hflip"], aug["color_jitter"]),
+                            labels=listing.labels, captions=captions)
+        log(f"{len(data)} images in {len(listing.classes)} classes; output {out}")
+        evaluate, select = _evaluator(cfg, clip, tokenizer, dist)
+        result = fit(module, data, collate, out_dir=out, batch_size=cfg["data"]["batch_size"], optim=_optim(cfg, True),
+                     loop=_loop(cfg), dist=dist, save_model=save_clip(clip), seed=cfg["train"]["seed"],
+                     evaluate=evaluate, select=select, log_extra={"config": cfg})
+        return _finish(result, cfg, loaded, export, log, dist)
+    finally:
+        cleanup()
+
+
+def caption_listing(entries: list[dict]) -> tuple[list, list[list[str]]]:
+    """Image-caption pairs from manifests ({manifest: FILE, root: DIR}) and shards ({webdataset: PATTERN})."""
+    images, captions = [], []
+    for e in entries:
+        if "webdataset" in e:
+            imgs, caps = shard_captions(index_shards(expand_urls(e["webdataset"])))
+        elif "manifest" in e:
+            listing = sources.caption_manifest(Path(e["manifest"]), e.get("root"))
+            imgs, caps = listing.paths, listing.captions
+        else:
+            raise PixfindError(f"caption data entry {e!r}: expected 'manifest' or 'webdataset'")
+        images += imgs
+        captions += caps
+    if not images:
+        raise PixfindError("no caption data: set data.captions to a list of {manifest: FILE} or {webdataset: PATTERN}")
+    return images, captions
+
+
+def run_realign(cfg: dict, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
+    cfg["_task"] = "realign"
+    dist = init_distributed(cfg["train"]["device"])
+    try:
+        out = _out(cfg)
+        loaded, clip, tokenizer = _model(cfg, dist)
+        images, captions = caption_listing(cfg["data"]["captions"])
+        cache_dir = Path(cfg["data"]["feature_cache"] or out / "features")
+        fingerprint = json.dumps({"arch": loaded.arch, "pretrained": loaded.pretrained,
+                                  "checkpoint": str(loaded.checkpoint.resolve()) if loaded.checkpoint else None,
+                                  "mtime": loaded.checkpoint.stat().st_mtime if loaded.checkpoint else None})
+        if dist.is_main:
+            log(f"caching image embeddings of {len(images)} images in {cache_dir}")
+            build_feature_cache(clip, ImageDataset(images, eval_transform(clip)), cache_dir, fingerprint=fingerprint,
+                                batch_size=cfg["data"]["feature_batch_size"], device=dist.device,
+                                num_workers=cfg["data"]["workers"])
+        barrier()
+        from .feature_cache import load_feature_cache
+
+        pairs = CachedPairs(load_feature_cache(cache_dir), captions)
+        module = Realign(clip, cfg["realign"]["unlocked_text_tensors"], cfg["loss"]["type"])
+        log(f"{len(pairs)} image-caption pairs; unlocked text tensors: {', '.join(module.unlocked) or 'none'}")
+        evaluate, select = _evaluator(cfg, clip, tokenizer, dist)
+        loop = _loop(cfg)
+        loop.num_workers = 0  # cached features: nothing to decode
+        result = fit(module, pairs, pair_collate(tokenizer), out_dir=out, batch_size=cfg["data"]["batch_size"],
+                     optim=_optim(cfg, False), loop=loop, dist=dist, save_model=save_clip(clip),
+                     seed=cfg["train"]["seed"], evaluate=evaluate, select=select, log_extra={"config": cfg})
+        return _finish(result, cfg, loaded, export, log, dist)
+    finally:
+        cleanup()
+
+
+def read_corpus(path: Path) -> list[str]:
+    """Captions, one per line (.txt), or the 'caption' field of .jsonl/.csv rows; de-duplicated."""
+    path = Path(path)
+    if not path.is_file():
+        raise PixfindError(f"{path}: caption corpus not found")
+    if path.suffix == ".txt":
+        return dedupe(path.read_text(encoding="utf-8").splitlines())
+    rows = sources._rows(path)
+    if rows and "caption" not in rows[0]:
+        raise PixfindError(f"{path}: corpus rows need a 'caption' field")
+    return dedupe([r["caption"] for r in rows])
+
+
+def run_pseudo_captions(cfg: dict, log: Callable[[str], None] = print) -> Path:
+    dist = init_distributed(cfg["train"]["device"])
+    _, clip, tokenizer = _model(cfg, dist)
+    d = cfg["data"]
+    if not d["corpus"] or not d["output"]:
+        raise PixfindError("set data.corpus (caption file) and data.output (JSONL to write)")
+    listing = _labelled({"data": {"train": d["images"]}})
+    corpus = read_corpus(Path(d["corpus"]))
+    log(f"{len(corpus)} distinct captions, {len(listing.paths)} images")
+    embedder = TorchEmbedder(clip, tokenizer, device=dist.device, batch_size=d["batch_size"])
+    corpus_features = embedder.encode_texts(corpus).astype(np.float16)
+    r = cfg["retrieval"]
+    out = write_pseudo_captions(Path(d["output"]), [str(Path(p).resolve()) for p in listing.paths],
+                                lambda batch: embedder.encode_images(batch), corpus, corpus_features,
+                                top_k=r["top_k"], threshold=r["threshold"],
+                                progress=lambda done, total: log(f"{done}/{total} images"))
+    log(f"wrote {out}")
+    return out
