@@ -34,26 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model, loadavg  # benchmarks/machine.py, beside this script
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ENGINES = ("torch", "ort-fp32", "ort-int8")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def machine_info(threads: int) -> dict:

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model, loadavg  # benchmarks/machine.py, beside this script
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -187,23 +189,6 @@ def _stdlib_prose() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

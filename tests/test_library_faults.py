@@ -141,23 +141,26 @@ def test_disk_full_when_writing_the_index(tmp_path, capsys, tiny_model, library_
     assert "vector index: ok, 5 vectors" in out
 
 
-def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
-    root = tmp_path / "photos"
-    total = 120
+def _indexing_in_progress(root, total: int, library_dir):
+    """A real `pixfind index` subprocess over ``total`` photos, returned once it has committed a few."""
     for i in range(total):
         make_photo(root / f"p{i:03d}.jpg", seed=i, size=(640, 480))
     proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
     deadline = time.monotonic() + 60
-    done_before = 0
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            done_before = db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0]
+            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
+                break
         except Exception:  # noqa: BLE001 - the catalogue may not exist yet
-            done_before = 0
-        if done_before >= 6:
-            break
+            pass
         time.sleep(0.01)
-    assert proc.poll() is None, "the indexer finished before it could be killed"
+    assert proc.poll() is None, "the indexer finished before it could be stopped"
+    return proc
+
+
+def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
+    root, total = tmp_path / "photos", 120
+    proc = _indexing_in_progress(root, total, library_dir)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close(), proc.stderr.close()
@@ -179,20 +182,8 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_model, library_dir):
     """SIGINT (Ctrl-C) on a real `pixfind index`: a clean stop with exit 130, the index saved, and
     the next run encodes only what the first had not."""
-    root = tmp_path / "photos"
-    total = 120
-    for i in range(total):
-        make_photo(root / f"p{i:03d}.jpg", seed=i, size=(640, 480))
-    proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
-                break
-        except Exception:  # noqa: BLE001 - the catalogue may not exist yet
-            pass
-        time.sleep(0.01)
-    assert proc.poll() is None, "the indexer finished before it could be interrupted"
+    root, total = tmp_path / "photos", 120
+    proc = _indexing_in_progress(root, total, library_dir)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     err = err.decode() if isinstance(err, bytes) else err
