@@ -14,9 +14,10 @@ from desktop_app.errors import PixfindError
 
 # Worst per-sample cosine between the pack's embeddings and open_clip's, by precision.
 # fp16 keeps ~3 significant digits per activation; over a ViT's depth that lands near 1e-4
-# off, so 0.999 leaves a margin. Dynamic int8 quantises every MatMul's weights and
-# activations; on trained CLIP weights it stays above 0.99, and random-weight test models
-# (no outlier structure to hide the rounding) stay above 0.98.
+# off, so 0.999 leaves a margin. Dynamic int8 quantises every weight MatMul and its
+# activations: random-weight ViTs stay above 0.999, but a trained transformer has outlier
+# activations that cost more (all-MiniLM-L6-v2 with per-channel weights: worst 0.96, mean 0.99,
+# benchmarks/int8_quality.py), so the export bound is 0.98 on the verification set.
 MIN_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
 
 CAPTIONS = [
