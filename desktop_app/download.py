@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 
-from .errors import PixfindError
+from .errors import PixfindError, one_line
 
 __all__ = ["DownloadCancelled", "download"]
 
@@ -372,7 +372,7 @@ class _Transfer:
         if isinstance(e, requests.exceptions.TooManyRedirects):
             return PixfindError(f"could not download {self.shown}: too many redirects")
         if isinstance(e, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
-            return PixfindError(f"could not download {self.shown}: TLS/SSL error ({_first_line(_innermost(e))})")
+            return PixfindError(f"could not download {self.shown}: TLS/SSL error ({one_line(_innermost(e))})")
         return _Retry(_describe_network_error(e, self.url, self.timeout))
 
 
@@ -493,7 +493,7 @@ def _local_error(e: OSError, path: Path, dest: Path) -> PixfindError:
         return PixfindError(
             f"disk full while downloading to {dest}: free some space and run the command again to resume"
         )
-    return PixfindError(f"cannot write {path}: {e.strerror or _first_line(e)}")
+    return PixfindError(f"cannot write {path}: {e.strerror or one_line(e)}")
 
 
 def _normalise_sha256(value: str | None) -> str | None:
@@ -580,12 +580,6 @@ def _innermost(e: BaseException) -> BaseException:
     return _causes(e)[-1]
 
 
-def _first_line(e: object) -> str:
-    text = str(e).strip().splitlines()
-    line = text[0] if text else type(e).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
 def _describe_network_error(e: BaseException, url: str, timeout: float) -> str:
     """A short, human reason for a failed request, for the final error line."""
     u3 = urllib3.exceptions
@@ -608,7 +602,7 @@ def _describe_network_error(e: BaseException, url: str, timeout: float) -> str:
         return "the connection closed before the transfer was complete"
     if isinstance(e, (requests.ConnectionError, urllib3.exceptions.ProtocolError)):
         return f"could not connect to {host}"
-    return _first_line(_innermost(e))
+    return one_line(_innermost(e))
 
 
 # --------------------------------------------------------------------------- progress display

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import PackError
+from .errors import PackError, one_line
 from .pack import TEXTUAL_FILE, VISUAL_FILE, PackManifest, load_pack
 from .preprocess import ImagePreprocessor, load_image
 from .text_tokenizer import TextTokenizer
@@ -55,8 +55,7 @@ def _open_session(path: Path, providers: Sequence[str], threads: int | None, pre
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
     except Exception as e:  # onnxruntime raises its own exception types for corrupt models
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PackError(f"{path}: ONNX Runtime cannot load it ({first_line})") from None
+        raise PackError(f"{path}: ONNX Runtime cannot load it ({one_line(e)})") from None
 
 
 def _output_dim(session, path: Path) -> int | None:

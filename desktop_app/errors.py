@@ -7,3 +7,11 @@ class PixfindError(Exception):
 
 class PackError(PixfindError):
     """A model pack is missing, incomplete, corrupt or incompatible."""
+
+
+def one_line(error: object, limit: int = 200) -> str:
+    """A library's error message as one short line, for the reason part of a user-facing error."""
+    text = " ".join(str(error).split())
+    if not text:
+        return type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import PixfindError
+from .errors import PixfindError, one_line
 from .pack import RESIZE_MODES, ImageSettings
 
 __all__ = ["ImagePreprocessor", "load_image", "to_rgb"]
@@ -45,10 +45,6 @@ _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.B
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def _scale_to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
@@ -157,7 +153,7 @@ def load_image(path: str | os.PathLike[str], draft_size: int | Sequence[int] | N
     except PermissionError:
         raise PixfindError(f"{where}: permission denied") from None
     except OSError as e:
-        raise PixfindError(f"{where}: cannot read file ({_one_line(e.strerror or e)})") from None
+        raise PixfindError(f"{where}: cannot read file ({one_line(e.strerror or e)})") from None
     if path.is_dir():
         raise PixfindError(f"{where}: is a directory, not an image file")
     if size == 0:
@@ -171,12 +167,12 @@ def load_image(path: str | os.PathLike[str], draft_size: int | Sequence[int] | N
         raise PixfindError(f"{where}: file not found") from None
     except Image.DecompressionBombError as e:
         raise PixfindError(
-            f"{where}: image too large, refused as a possible decompression bomb ({_one_line(e)})"
+            f"{where}: image too large, refused as a possible decompression bomb ({one_line(e)})"
         ) from None
     except UnidentifiedImageError:
         raise PixfindError(f"{where}: not an image, or an image format Pillow cannot read") from None
     except _DECODE_ERRORS as e:
-        raise PixfindError(f"{where}: corrupt image file ({_one_line(e)})") from None
+        raise PixfindError(f"{where}: corrupt image file ({one_line(e)})") from None
 
     try:
         limit = Image.MAX_IMAGE_PIXELS
@@ -197,7 +193,7 @@ def load_image(path: str | os.PathLike[str], draft_size: int | Sequence[int] | N
         except Image.DecompressionBombError:
             raise PixfindError(f"{where}: image too large (refused as a possible decompression bomb)") from None
         except _DECODE_ERRORS as e:
-            raise PixfindError(f"{where}: truncated or corrupt image data ({_one_line(e)})") from None
+            raise PixfindError(f"{where}: truncated or corrupt image data ({one_line(e)})") from None
 
         try:
             upright = ImageOps.exif_transpose(image)
@@ -208,7 +204,7 @@ def load_image(path: str | os.PathLike[str], draft_size: int | Sequence[int] | N
         try:
             rgb = to_rgb(upright)
         except ValueError as e:
-            raise PixfindError(f"{where}: unsupported colour mode {image.mode!r} ({_one_line(e)})") from None
+            raise PixfindError(f"{where}: unsupported colour mode {image.mode!r} ({one_line(e)})") from None
         if rgb is image:
             rgb = image.copy()  # detach from the file before it is closed
         return rgb

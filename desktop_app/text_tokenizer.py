@@ -22,7 +22,7 @@ from pathlib import Path
 import ftfy
 import numpy as np
 
-from .errors import PackError
+from .errors import PackError, one_line
 from .pack import CLEAN_MODES, TextSettings
 
 CLIP_START = "<start_of_text>"
@@ -66,11 +66,6 @@ def clean_text(text: str, mode: str) -> str:
     raise ValueError(f"unknown text clean mode {mode!r} (expected one of {', '.join(CLEAN_MODES)})")
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return (text[:200] + "…") if len(text) > 200 else (text or type(error).__name__)
-
-
 class TextTokenizer:
     """Cleans and tokenises texts into int64 ids [N, context_length], as open_clip's tokenizer does."""
 
@@ -90,7 +85,7 @@ class TextTokenizer:
         try:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises a bare Exception for malformed files
-            raise PackError(f"{path}: not a valid tokenizer.json ({_one_line(e)})") from None
+            raise PackError(f"{path}: not a valid tokenizer.json ({one_line(e)})") from None
 
         vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
         pad_id = int(settings.pad_id)
@@ -122,7 +117,7 @@ class TextTokenizer:
                 pad_to_multiple_of=None,
             )
         except Exception as e:
-            raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({_one_line(e)})") from None
+            raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({one_line(e)})") from None
         self._tokenizer = tokenizer
 
         if self._clip_bpe:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from desktop_app.errors import PixfindError
+from desktop_app.errors import PixfindError, one_line
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
@@ -27,8 +27,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling and safetensors raise many types for bad files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PixfindError(f"{path}: cannot read checkpoint ({reason[:300]})") from None
+        raise PixfindError(f"{path}: cannot read checkpoint ({one_line(e)})") from None
     return unwrap_state_dict(state, path)
 
 

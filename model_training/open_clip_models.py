@@ -9,7 +9,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from desktop_app.errors import PixfindError
+from desktop_app.errors import PixfindError, one_line
 
 from .checkpoint import load_into, load_state_dict
 
@@ -55,9 +55,8 @@ def build_model(arch: str, pretrained: str | None = None, checkpoint: Path | Non
         try:
             model = open_clip.create_model(name, pretrained=pretrained or None)
         except (RuntimeError, OSError, ValueError) as e:  # hub download failures surface as these
-            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise PixfindError(
-                f"cannot load pretrained weights {pretrained!r} for {name} ({reason}); "
+                f"cannot load pretrained weights {pretrained!r} for {name} ({one_line(e)}); "
                 "without network, download the checkpoint elsewhere and pass --checkpoint FILE"
             ) from None
     model.eval()

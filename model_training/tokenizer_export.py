@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from desktop_app.errors import PixfindError
+from desktop_app.errors import PixfindError, one_line
 from desktop_app.pack import TOKENIZER_FILE, TextSettings
 
 DEFAULT_CONTEXT_LENGTH = 77
@@ -178,12 +178,12 @@ def _load_hf(model_name, repo, folder: Path, context_length: int, kwargs: dict, 
     try:
         json.loads((folder / TOKENIZER_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise PixfindError(f"{shown}: tokenizer.json is unreadable or not JSON ({_one_line(e)})") from None
+        raise PixfindError(f"{shown}: tokenizer.json is unreadable or not JSON ({one_line(e)})") from None
     try:
         tokenizer = HFTokenizer(str(folder), context_length=context_length, **kwargs)
     except Exception as e:  # transformers raises OSError, ValueError, KeyError... for bad files
         raise PixfindError(
-            f"{shown}: cannot load it as the Hugging Face tokenizer '{repo}' for {model_name} ({_one_line(e)})"
+            f"{shown}: cannot load it as the Hugging Face tokenizer '{repo}' for {model_name} ({one_line(e)})"
         ) from None
     hf = tokenizer.tokenizer
     if not getattr(hf, "is_fast", False):
@@ -197,11 +197,6 @@ def _load_hf(model_name, repo, folder: Path, context_length: int, kwargs: dict, 
             f"https://huggingface.co/{repo}, not tokenizer.json alone"
         )
     return tokenizer
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return (text[:200] + "…") if len(text) > 200 else (text or type(error).__name__)
 
 
 # --------------------------------------------------------------------------------------
