@@ -74,6 +74,12 @@ def pseudo_captions_command(config, overrides):
 @click.option("--pack", type=click.Path(path_type=Path), help="An exported model pack (directory): scores what the app runs.")
 @click.option("--gpr1200", type=click.Path(path_type=Path, exists=True), help="GPR1200.zip or its images folder.")
 @click.option("--folder", type=click.Path(path_type=Path, exists=True, file_okay=False), help="ImageFolder: all-vs-all mAP.")
+@click.option("--instre", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="INSTRE root: all-vs-all mAP, each leaf folder a class.")
+@click.option("--cub", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="CUB_200_2011 (or its images folder): Recall@1 on test classes 101-200.")
+@click.option("--revisited", type=click.Path(path_type=Path, exists=True, file_okay=False), multiple=True,
+              help="ROxford5k / RParis6k root (gnd_*.pkl + jpg/): Medium and Hard mAP. Repeatable.")
 @click.option("--knn-train", type=click.Path(path_type=Path, exists=True, file_okay=False), help="ImageFolder gallery for k-NN.")
 @click.option("--knn-val", type=click.Path(path_type=Path, exists=True, file_okay=False), help="ImageFolder queries for k-NN.")
 @click.option("--zero-shot", type=click.Path(path_type=Path, exists=True, file_okay=False), help="ImageFolder named by class.")
@@ -81,16 +87,16 @@ def pseudo_captions_command(config, overrides):
 @click.option("--captions-root", type=click.Path(path_type=Path, exists=True, file_okay=False), help="Base folder of the manifest's paths.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the metrics as JSON.")
-def eval_command(arch, pretrained, checkpoint, pack, gpr1200, folder, knn_train, knn_val, zero_shot, captions,
+def eval_command(arch, pretrained, checkpoint, pack, gpr1200, folder, instre, cub, revisited, knn_train, knn_val, zero_shot, captions,
                  captions_root, device, json_out):
-    """Score a model: GPR1200 / all-vs-all mAP, k-NN (k=21), zero-shot (80 templates), T2I Recall@1/5/10."""
+    """Score a model: GPR1200 / INSTRE / all-vs-all mAP, CUB R@1, ROxford/RParis, k-NN (k=21), zero-shot, T2I R@K."""
     if bool(pack) == bool(arch):
         raise click.UsageError("give either --pack DIR or --arch (with --pretrained or --checkpoint)")
     if knn_val and not knn_train:
         raise click.UsageError("--knn-val needs --knn-train (the gallery)")
     evaluate = import_training("evaluation.run", "train")
     results = evaluate.evaluate(arch=arch, pretrained=pretrained, checkpoint=checkpoint, pack=pack, device=device,
-                                sets={"gpr1200": gpr1200, "folder": folder, "knn_train": knn_train, "knn_val": knn_val,
+                                sets={"gpr1200": gpr1200, "folder": folder, "instre": instre, "cub": cub, "revisited": revisited, "knn_train": knn_train, "knn_val": knn_val,
                                       "zero_shot": zero_shot, "captions": captions, "captions_root": captions_root})
     for name, value in results.items():
         console.print(f"{name:>16}: {100 * value:6.2f}")

@@ -11,9 +11,10 @@ from .suite import EvalSets
 
 
 def evaluate(*, arch=None, pretrained=None, checkpoint=None, pack=None, device="auto", sets: dict) -> dict[str, float]:
-    chosen = EvalSets(**{k: Path(v) if v else None for k, v in sets.items()})
+    chosen = EvalSets.from_config(sets)
     if chosen.empty:
-        raise PixfindError("nothing to evaluate: give --gpr1200, --folder, --knn-val, --zero-shot or --captions")
+        raise PixfindError("nothing to evaluate: give --gpr1200, --instre, --cub, --revisited, --folder, --knn-val, "
+                           "--zero-shot or --captions")
     if pack:
         embedder = PackEmbedder(Path(pack))
     else:

@@ -14,10 +14,12 @@ from ..data.datasets import load_rgb
 from . import metrics
 from .embedders import openai_templates, zero_shot_classifier
 from .gpr1200 import ZipImage, read_gpr1200
+from .labelled_sets import read_cub_test, read_instre
+from .revisited import RevisitedQuery, read_revisited, revisited_map
 
 
 def load_images(items: Sequence) -> list[Image.Image]:
-    return [it.load() if isinstance(it, ZipImage) else load_rgb(it) for it in items]
+    return [it.load() if isinstance(it, (ZipImage, RevisitedQuery)) else load_rgb(it) for it in items]
 
 
 class _Lazy:
@@ -35,6 +37,9 @@ class _Lazy:
 class EvalSets:
     folder: Path | None = None  # ImageFolder: all-vs-all mAP
     gpr1200: Path | None = None
+    instre: Path | None = None  # all-vs-all mAP, labels from the leaf folders
+    cub: Path | None = None  # CUB-200-2011: Recall@1 on test classes 101-200
+    revisited: tuple[Path, ...] = ()  # ROxford5k / RParis6k roots: Medium and Hard mAP
     captions: Path | None = None  # manifest path,caption: T2I recall
     captions_root: Path | None = None
     knn_train: Path | None = None
@@ -45,15 +50,24 @@ class EvalSets:
     @classmethod
     def from_config(cls, cfg: dict) -> EvalSets:
         get = lambda k: Path(cfg[k]) if cfg.get(k) else None
-        return cls(folder=get("folder"), gpr1200=get("gpr1200"), captions=get("captions"), captions_root=get("captions_root"))
+        return cls(folder=get("folder"), gpr1200=get("gpr1200"), instre=get("instre"), cub=get("cub"),
+                   revisited=tuple(Path(p) for p in cfg.get("revisited") or ()),
+                   captions=get("captions"), captions_root=get("captions_root"), knn_train=get("knn_train"),
+                   knn_val=get("knn_val"), zero_shot=get("zero_shot"))
 
     @property
     def empty(self) -> bool:
-        return not any((self.folder, self.gpr1200, self.captions, self.knn_val, self.zero_shot))
+        return not any((self.folder, self.gpr1200, self.instre, self.cub, self.revisited, self.captions, self.knn_val,
+                        self.zero_shot))
+
+    def _revisited_names(self) -> list[str]:
+        return [read_revisited(root).name for root in self.revisited]
 
     @property
     def metric_names(self) -> list[str]:
         names = (["gpr1200_map"] if self.gpr1200 else []) + (["i2i_map"] if self.folder else [])
+        names += (["instre_map"] if self.instre else []) + (["cub_r1"] if self.cub else [])
+        names += [f"{n}_{level}_map" for n in self._revisited_names() for level in ("medium", "hard")]
         names += (["knn_acc"] if self.knn_val else []) + (["zero_shot_acc"] if self.zero_shot else [])
         return names + ([f"t2i_r{k}" for k in self.ks] if self.captions else [])
 
@@ -65,6 +79,16 @@ class EvalSets:
         if self.folder:
             listing = sources.image_folder(self.folder)
             out["i2i_map"] = metrics.all_vs_all_map(lazy.images(listing.paths), listing.labels, include_self=True)
+        if self.instre:
+            listing = read_instre(self.instre)
+            out["instre_map"] = metrics.all_vs_all_map(lazy.images(listing.paths), listing.labels, include_self=True)
+        if self.cub:
+            listing = read_cub_test(self.cub)
+            out["cub_r1"] = metrics.recall_at_1(lazy.images(listing.paths), listing.labels)
+        for root in self.revisited:
+            data = read_revisited(root)
+            result = revisited_map(lazy.images(data.queries), lazy.images(data.database), data.ground_truth)
+            out.update({f"{data.name}_{level}_map": v for level, v in result.items()})
         if self.knn_val:
             if not self.knn_train:
                 raise ValueError("k-NN needs a training (gallery) folder as well")
