@@ -30,7 +30,8 @@ _TRAIN = {"epochs": 3, "max_steps": None, "grad_clip": 1.0, "precision": "bf16",
           "patience": 50, "checkpoint_every": 1000, "seed": 0, "output_dir": "runs/run", "device": "auto", "progress": True}
 _OPTIM = {"lr": 1e-6, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0, "min_lr": 1e-7,
           "proxy_lr_mult": 100.0}
-_EVAL = {"folder": None, "gpr1200": None, "captions": None, "captions_root": None, "metric": "i2i_map", "batch_size": 128}
+_EVAL = {"folder": None, "gpr1200": None, "instre": None, "cub": None, "revisited": [], "knn_train": None, "knn_val": None,
+         "zero_shot": None, "captions": None, "captions_root": None, "metric": "i2i_map", "batch_size": 128}
 _AUG = {"resize_ratio": 1.125, "hflip": True, "color_jitter": 0.4}
 
 DEFAULTS: dict[str, dict] = {
@@ -54,7 +55,7 @@ DEFAULTS: dict[str, dict] = {
     },
     "pseudo-captions": {
         "model": _MODEL,
-        "data": {"images": [], "corpus": None, "output": None, "batch_size": 256, "workers": 4},
+        "data": {"images": [], "corpus": None, "output": None, "corpus_cache": None, "batch_size": 256, "workers": 4},
         "retrieval": {"top_k": 20, "threshold": 0.27},
         "train": {"device": "auto", "progress": True},
     },

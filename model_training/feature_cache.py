@@ -1,4 +1,4 @@
-"""Image embeddings computed once by a locked image tower, stored in resumable chunks."""
+"""Embeddings computed once (images by a locked image tower, or a caption corpus), stored in resumable chunks."""
 
 from __future__ import annotations
 
@@ -20,42 +20,56 @@ def _chunk_path(root: Path, k: int) -> Path:
     return root / f"features_{k:05d}.npy"
 
 
-@torch.no_grad()
-def build_feature_cache(model: torch.nn.Module, dataset, out_dir: Path, *, fingerprint: str, batch_size: int = 256,
-                        chunk_size: int = 8192, device="cpu", num_workers: int = 0,
-                        progress: Callable[[int, int], None] = lambda done, total: None) -> ChunkedFeatures:
-    """L2-normalised float16 embeddings of ``dataset[i]["image"]`` in order; chunks already written are kept.
+def build_chunked(out_dir: Path, count: int, compute: Callable[[int, int], np.ndarray], *, fingerprint: str,
+                  chunk_size: int = 8192, progress: Callable[[int, int], None] = lambda done, total: None) -> ChunkedFeatures:
+    """Rows ``compute(start, stop)`` for ``range(count)`` saved a chunk at a time; chunks already on disk are kept.
 
-    ``fingerprint`` names the model that made them: a cache made by another model is refused, not mixed.
+    ``fingerprint`` names what made them (model and data): a cache made by something else is refused, not mixed.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / META
-    meta = {"fingerprint": fingerprint, "count": len(dataset), "chunk_size": chunk_size}
+    meta = {"fingerprint": fingerprint, "count": count, "chunk_size": chunk_size}
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
         if {k: old.get(k) for k in meta} != meta:
             raise PixfindError(f"{out_dir}: feature cache was made for another model or data set; use a new directory")
     else:
         meta_path.write_text(json.dumps(meta))
-    model.eval()
-    chunks = (len(dataset) + chunk_size - 1) // chunk_size
-    for k in range(chunks):
+    for k in range((count + chunk_size - 1) // chunk_size):
         path = _chunk_path(out_dir, k)
-        if path.is_file():
-            progress(min((k + 1) * chunk_size, len(dataset)), len(dataset))
-            continue
-        subset = torch.utils.data.Subset(dataset, range(k * chunk_size, min((k + 1) * chunk_size, len(dataset))))
+        stop = min((k + 1) * chunk_size, count)
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.asarray(compute(k * chunk_size, stop), np.float16))
+            os.replace(tmp, path)
+        progress(stop, count)
+    return load_feature_cache(out_dir)
+
+
+@torch.no_grad()
+def build_feature_cache(model: torch.nn.Module, dataset, out_dir: Path, *, fingerprint: str, batch_size: int = 256,
+                        chunk_size: int = 8192, device="cpu", num_workers: int = 0,
+                        progress: Callable[[int, int], None] = lambda done, total: None) -> ChunkedFeatures:
+    """L2-normalised float16 embeddings of ``dataset[i]["image"]`` in order, resumable (see build_chunked)."""
+    model.eval()
+
+    def compute(start: int, stop: int) -> np.ndarray:
+        subset = torch.utils.data.Subset(dataset, range(start, stop))
         loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, num_workers=num_workers,
                                              collate_fn=lambda items: torch.stack([it["image"] for it in items]))
-        parts = []
-        for pixels in loader:
-            parts.append(F.normalize(model.encode_image(pixels.to(device)).float(), dim=-1).cpu().half().numpy())
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, np.concatenate(parts))
-        os.replace(tmp, path)
-        progress(min((k + 1) * chunk_size, len(dataset)), len(dataset))
-    return load_feature_cache(out_dir)
+        return np.concatenate([F.normalize(model.encode_image(pixels.to(device)).float(), dim=-1).cpu().half().numpy()
+                               for pixels in loader])
+
+    return build_chunked(out_dir, len(dataset), compute, fingerprint=fingerprint, chunk_size=chunk_size, progress=progress)
+
+
+def build_text_feature_cache(encode_texts: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], out_dir: Path, *,
+                             fingerprint: str, chunk_size: int = 65536,
+                             progress: Callable[[int, int], None] = lambda done, total: None) -> ChunkedFeatures:
+    """Embeddings of a caption corpus (CC12M: ~10 M), resumable and memory-mapped like the image cache."""
+    return build_chunked(out_dir, len(texts), lambda start, stop: encode_texts(texts[start:stop]), fingerprint=fingerprint,
+                         chunk_size=chunk_size, progress=progress)
 
 
 class ChunkedFeatures:

@@ -18,8 +18,9 @@ from .data.transforms import train_transform
 from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .evaluation.embedders import TorchEmbedder
 from .evaluation.suite import EvalSets
-from .feature_cache import CachedPairs, build_feature_cache, pair_collate
+from .feature_cache import CachedPairs, build_feature_cache, build_text_feature_cache, pair_collate
 from .open_clip_models import build_model, eval_transform
+from .progress import progress_bar
 from .pseudo_captions import dedupe, write_pseudo_captions
 from .runs import fit, save_clip
 from .tasks import CaptionBank, GPRFineTune, MCIPFineTune, Realign, set_patch_dropout
@@ -34,6 +35,13 @@ def _model(cfg: dict, dist: DistInfo):
         clip.set_grad_checkpointing(True)
     set_patch_dropout(clip, m.get("patch_dropout") or 0.0)
     return loaded, clip.to(dist.device), open_clip.get_tokenizer(loaded.arch)
+
+
+def _model_identity(loaded) -> dict:
+    """What a cache of this model's embeddings depends on."""
+    return {"arch": loaded.arch, "pretrained": loaded.pretrained,
+            "checkpoint": str(loaded.checkpoint.resolve()) if loaded.checkpoint else None,
+            "mtime": loaded.checkpoint.stat().st_mtime if loaded.checkpoint else None}
 
 
 def _loop(cfg: dict) -> LoopConfig:
@@ -178,14 +186,13 @@ def run_realign(cfg: dict, export: dict | None = None, log: Callable[[str], None
         loaded, clip, tokenizer = _model(cfg, dist)
         images, captions = caption_listing(cfg["data"]["captions"])
         cache_dir = Path(cfg["data"]["feature_cache"] or out / "features")
-        fingerprint = json.dumps({"arch": loaded.arch, "pretrained": loaded.pretrained,
-                                  "checkpoint": str(loaded.checkpoint.resolve()) if loaded.checkpoint else None,
-                                  "mtime": loaded.checkpoint.stat().st_mtime if loaded.checkpoint else None})
+        fingerprint = json.dumps(_model_identity(loaded))
         if dist.is_main:
             log(f"caching image embeddings of {len(images)} images in {cache_dir}")
-            build_feature_cache(clip, ImageDataset(images, eval_transform(clip)), cache_dir, fingerprint=fingerprint,
-                                batch_size=cfg["data"]["feature_batch_size"], device=dist.device,
-                                num_workers=cfg["data"]["workers"])
+            with progress_bar("image features", enabled=cfg["train"]["progress"]) as progress:
+                build_feature_cache(clip, ImageDataset(images, eval_transform(clip)), cache_dir, fingerprint=fingerprint,
+                                    batch_size=cfg["data"]["feature_batch_size"], device=dist.device,
+                                    num_workers=cfg["data"]["workers"], progress=progress)
         barrier()
         from .feature_cache import load_feature_cache
 
@@ -218,19 +225,26 @@ def read_corpus(path: Path) -> list[str]:
 
 def run_pseudo_captions(cfg: dict, log: Callable[[str], None] = print) -> Path:
     dist = init_distributed(cfg["train"]["device"])
-    _, clip, tokenizer = _model(cfg, dist)
+    loaded, clip, tokenizer = _model(cfg, dist)
     d = cfg["data"]
     if not d["corpus"] or not d["output"]:
         raise PixfindError("set data.corpus (caption file) and data.output (JSONL to write)")
     listing = _labelled({"data": {"train": d["images"]}})
-    corpus = read_corpus(Path(d["corpus"]))
+    corpus_path, output = Path(d["corpus"]), Path(d["output"])
+    corpus = read_corpus(corpus_path)
     log(f"{len(corpus)} distinct captions, {len(listing.paths)} images")
     embedder = TorchEmbedder(clip, tokenizer, device=dist.device, batch_size=d["batch_size"])
-    corpus_features = embedder.encode_texts(corpus).astype(np.float16)
+    # the corpus embeddings are the long part at CC12M scale: cached in chunks beside the output, resumable
+    cache_dir = Path(d["corpus_cache"] or output.with_name(output.name + ".corpus-features"))
+    fingerprint = json.dumps({"model": _model_identity(loaded), "corpus": str(corpus_path.resolve()),
+                              "corpus_size": corpus_path.stat().st_size, "corpus_mtime": corpus_path.stat().st_mtime})
+    show = cfg["train"]["progress"]
+    with progress_bar("corpus", unit="caption", enabled=show) as progress:
+        corpus_features = build_text_feature_cache(embedder.encode_texts, corpus, cache_dir, fingerprint=fingerprint,
+                                                   progress=progress)
     r = cfg["retrieval"]
-    out = write_pseudo_captions(Path(d["output"]), [str(Path(p).resolve()) for p in listing.paths],
-                                lambda batch: embedder.encode_images(batch), corpus, corpus_features,
-                                top_k=r["top_k"], threshold=r["threshold"],
-                                progress=lambda done, total: log(f"{done}/{total} images"))
+    with progress_bar("pseudo-captions", enabled=show) as progress:
+        out = write_pseudo_captions(output, [str(Path(p).resolve()) for p in listing.paths], embedder.encode_images,
+                                    corpus, corpus_features, top_k=r["top_k"], threshold=r["threshold"], progress=progress)
     log(f"wrote {out}")
     return out

@@ -22,16 +22,33 @@ def dedupe(captions: Sequence[str]) -> list[str]:
     return out
 
 
-def retrieve(image_features: np.ndarray, corpus_features: np.ndarray, top_k: int = 20, threshold: float = 0.27,
+def _corpus_blocks(corpus_features, rows: int = 262144):
+    """The corpus in blocks of rows (a ChunkedFeatures' own chunks), so a memory-mapped 10 M x 768 never loads whole."""
+    chunks = getattr(corpus_features, "chunks", None)
+    if chunks is None:
+        chunks = [corpus_features[s:s + rows] for s in range(0, len(corpus_features), rows)]
+    offset = 0
+    for block in chunks:
+        yield offset, torch.from_numpy(np.asarray(block, np.float32))
+        offset += len(block)
+
+
+def retrieve(image_features: np.ndarray, corpus_features, top_k: int = 20, threshold: float = 0.27,
              chunk: int = 4096) -> list[list[tuple[int, float]]]:
-    """Per image: up to ``top_k`` (corpus index, cosine) pairs with cosine > ``threshold``, best first."""
-    corpus = torch.from_numpy(np.asarray(corpus_features, np.float32))
-    k = min(top_k, corpus.shape[0])
+    """Per image: up to ``top_k`` (corpus index, cosine) pairs with cosine > ``threshold``, best first.
+
+    ``corpus_features`` is an array or a memory-mapped ChunkedFeatures; a running top-k is kept across its blocks.
+    """
     out = []
     for s in range(0, len(image_features), chunk):
-        sims = torch.from_numpy(np.asarray(image_features[s:s + chunk], np.float32)) @ corpus.t()
-        values, indices = sims.topk(k, dim=1)
-        for v, i in zip(values.tolist(), indices.tolist()):
+        images = torch.from_numpy(np.asarray(image_features[s:s + chunk], np.float32))
+        best_v = torch.full((len(images), 0), -float("inf"))
+        best_i = torch.zeros((len(images), 0), dtype=torch.long)
+        for offset, block in _corpus_blocks(corpus_features):
+            v, i = (images @ block.t()).topk(min(top_k, len(block)), dim=1)
+            best_v, order = torch.cat([best_v, v], 1).topk(min(top_k, best_v.shape[1] + v.shape[1]), dim=1)
+            best_i = torch.cat([best_i, i + offset], 1).gather(1, order)
+        for v, i in zip(best_v.tolist(), best_i.tolist()):
             out.append([(ii, round(vv, 5)) for vv, ii in zip(v, i) if vv > threshold])
     return out
 

@@ -70,6 +70,9 @@ def test_pseudo_captions_then_mcip_then_realign(tmp_path, folder, tiny_checkpoin
     assert rc == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in pseudo.read_text().splitlines()]
     assert len(rows) == 24 and all(len(r["captions"]) == 3 and r["scores"] == sorted(r["scores"], reverse=True) for r in rows)
+    # the corpus embeddings are cached beside the output: 61 distinct captions in one chunk
+    cache = tmp_path / "pseudo.jsonl.corpus-features"
+    assert json.loads((cache / "meta.json").read_text())["count"] == 61 and (cache / "features_00000.npy").is_file()
 
     run = tmp_path / "mcip"
     rc = main(["train", "mcip", *common(tiny_checkpoint, run), f"data.train=[{{imagefolder: {folder}}}]",
@@ -82,7 +85,7 @@ def test_pseudo_captions_then_mcip_then_realign(tmp_path, folder, tiny_checkpoin
     rc = main(["train", "realign", f"model.arch={TINY_CONFIG}", f"model.checkpoint={run / 'best.pth'}",
                f"train.output_dir={realigned}", *FAST, f"data.captions=[{{manifest: {folder / 'captions.jsonl'}}}]",
                "train.epochs=2", "realign.unlocked_text_tensors=3", f"eval.captions={folder / 'captions.jsonl'}",
-               "optim.lr=1e-3"])
+               "optim.lr=1e-3", "--export", "--export-name", "tiny-realigned"])
     assert rc == 0, capsys.readouterr().err
     import torch
 
@@ -94,6 +97,23 @@ def test_pseudo_captions_then_mcip_then_realign(tmp_path, folder, tiny_checkpoin
         set(changed) <= {"ln_final.bias", "ln_final.weight", "text_projection", "logit_scale"}
     assert "text_projection" in changed and not any(k.startswith("visual.") for k in changed)
     assert (realigned / "features" / "meta.json").is_file()
+
+    # --export put the best model into the app's model store, where search uses it like any pack
+    from desktop_app import model_store
+    from desktop_app.encoder import Encoder
+    from model_training.evaluation.embedders import TorchEmbedder
+
+    assert main(["models", "list"]) == 0 and "tiny-realigned" in capsys.readouterr().out
+    installed = model_store.get("tiny-realigned")
+    assert installed.manifest.source["training"] == {"method": "realign", "base": "best.pth"}
+    texts = ["a red circle on a dark background", "a blue square"]
+    import open_clip
+
+    from model_training.open_clip_models import build_model
+
+    loaded = build_model(str(TINY_CONFIG), checkpoint=realigned / "best.pth")
+    reference = TorchEmbedder(loaded.model, open_clip.get_tokenizer(loaded.arch)).encode_texts(texts)
+    assert (Encoder(installed.path).encode_texts(texts) * reference).sum(axis=1).min() > 0.9999
 
 
 def test_bad_settings_are_one_line_errors(tmp_path, tiny_checkpoint, capsys):

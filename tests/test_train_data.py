@@ -128,3 +128,32 @@ def test_pseudo_captions_top_k_threshold_and_resume(tmp_path):
     assert calls == [["p1", "p2"]]  # p0 was done; the torn last line was redone
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["captions"] for r in rows] == [["east"], ["north", "east"], []]
+
+
+def test_corpus_features_are_cached_resumably_and_searched_block_by_block(tmp_path):
+    from model_training.feature_cache import build_text_feature_cache
+    from model_training.pseudo_captions import retrieve
+
+    rng = np.random.default_rng(0)
+    corpus = [f"caption {i}" for i in range(10)]
+    table = rng.normal(size=(10, 8)).astype(np.float32)
+    table /= np.linalg.norm(table, axis=1, keepdims=True)
+    encoded = []
+
+    def encode(texts):
+        encoded.extend(texts)
+        return table[[int(t.split()[1]) for t in texts]]
+
+    cache = build_text_feature_cache(encode, corpus, tmp_path / "corpus", fingerprint="m", chunk_size=3)
+    assert len(cache.chunks) == 4 and encoded == corpus
+    (tmp_path / "corpus" / "features_00002.npy").unlink()  # as if killed while writing chunk 2
+    seen = []
+    cache = build_text_feature_cache(encode, corpus, tmp_path / "corpus", fingerprint="m", chunk_size=3,
+                                     progress=lambda done, total: seen.append((done, total)))
+    assert encoded[10:] == corpus[6:9] and seen == [(3, 10), (6, 10), (9, 10), (10, 10)]
+    images = rng.normal(size=(5, 8)).astype(np.float32)
+    # the running top-k over 4 memory-mapped blocks finds what one matrix product over the float16 rows finds
+    exact = images @ np.asarray(cache, np.float32).T
+    hits = retrieve(images, cache, top_k=4, threshold=-1.0)
+    assert [[i for i, _ in row] for row in hits] == np.argsort(-exact, axis=1)[:, :4].tolist()
+    assert retrieve(images, cache, top_k=4, threshold=0.3) == retrieve(images, np.asarray(cache), top_k=4, threshold=0.3)
