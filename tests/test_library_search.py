@@ -136,3 +136,26 @@ def test_watch_indexes_new_photos(tmp_path, capsys, tiny_model, library_dir):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         proc.stdout.close(), proc.stderr.close()
+
+
+def test_engine_refresh_applies_photos_indexed_after_its_vector_index_opened(tmp_path, capsys, tiny_model, library_dir,
+                                                                           monkeypatch):
+    from desktop_app import model_store
+    from desktop_app.encoder import Encoder
+    from desktop_app.library import search
+    from desktop_app.library.library_dir import Library
+
+    monkeypatch.setattr(search, "EXACT_LIMIT", 0)  # every search goes through hnswlib, as in a library of 20k+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        make_photo(photos / f"{i}.jpg", seed=i)
+    index_json(capsys, library_dir, photos)
+    engine = search.SearchEngine(Library(library_dir), Encoder(model_store.resolve(None).path))
+    late = make_photo(photos / "late.jpg", seed=9)
+    vector = engine.query_vector(query.parse(images=[str(late)]))
+    assert len(engine.search(vector, limit=10)) == 3  # opens the vector index
+    index_json(capsys, library_dir, photos)
+    assert len(engine.search(vector, limit=10)) == 3  # the open index does not see the new photo ...
+    engine.refresh()
+    hits = engine.search(vector, limit=10)
+    assert len(hits) == 4 and str(hits[0].photo.path).endswith("late.jpg") and hits[0].score == pytest.approx(1.0, abs=1e-4)

@@ -212,8 +212,7 @@ class Backend:
         # removed) since it was opened are applied to it first. hnswlib must not be searched
         # while it changes, so searches of such a library take turns (small ones use NumPy).
         with self._index_lock:
-            if engine._vindex is not None:  # noqa: SLF001 - opened before indexing went on
-                engine._vindex.catch_up(self.library.catalogue)  # noqa: SLF001
+            engine.refresh()
             try:
                 results = engine.search(vector, request.filters, limit, request.min_score, "relevance")
             except PixfindError:

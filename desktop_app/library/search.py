@@ -66,6 +66,14 @@ class SearchEngine:
         self.model = model_key(encoder.manifest)
         self._vindex = None
 
+    def refresh(self) -> None:
+        """Apply photos indexed or removed since the vector index was opened (a no-op until it is).
+
+        Not thread-safe against a concurrent search: callers that index while searching take turns.
+        """
+        if self._vindex is not None:
+            self._vindex.catch_up(self.library.catalogue)
+
     def embedded_count(self) -> int:
         with self.library.catalogue.session() as s:
             return s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
