@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import open_clip
 
 from desktop_app.errors import PixfindError

@@ -87,8 +87,8 @@ def pseudo_captions_command(config, overrides):
 @click.option("--captions-root", type=click.Path(path_type=Path, exists=True, file_okay=False), help="Base folder of the manifest's paths.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the metrics as JSON.")
-def eval_command(arch, pretrained, checkpoint, pack, gpr1200, folder, instre, cub, revisited, knn_train, knn_val, zero_shot, captions,
-                 captions_root, device, json_out):
+def eval_command(arch, pretrained, checkpoint, pack, gpr1200, folder, instre, cub, revisited, knn_train, knn_val,
+                 zero_shot, captions, captions_root, device, json_out):
     """Score a model: GPR1200 / INSTRE / all-vs-all mAP, CUB R@1, ROxford/RParis, k-NN (k=21), zero-shot, T2I R@K."""
     if bool(pack) == bool(arch):
         raise click.UsageError("give either --pack DIR or --arch (with --pretrained or --checkpoint)")
@@ -96,7 +96,8 @@ def eval_command(arch, pretrained, checkpoint, pack, gpr1200, folder, instre, cu
         raise click.UsageError("--knn-val needs --knn-train (the gallery)")
     evaluate = import_training("evaluation.run", "train")
     results = evaluate.evaluate(arch=arch, pretrained=pretrained, checkpoint=checkpoint, pack=pack, device=device,
-                                sets={"gpr1200": gpr1200, "folder": folder, "instre": instre, "cub": cub, "revisited": revisited, "knn_train": knn_train, "knn_val": knn_val,
+                                sets={"gpr1200": gpr1200, "folder": folder, "instre": instre, "cub": cub,
+                                      "revisited": revisited, "knn_train": knn_train, "knn_val": knn_val,
                                       "zero_shot": zero_shot, "captions": captions, "captions_root": captions_root})
     for name, value in results.items():
         console.print(f"{name:>16}: {100 * value:6.2f}")
