@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -61,12 +62,19 @@ def index_json(capsys, library: Path, *folders, extra=()) -> dict:
     return json.loads(out)
 
 
+def _default_sigint() -> None:
+    # A shell runs background jobs (`cmd &`) with SIGINT ignored, and children inherit that: Python
+    # then installs no KeyboardInterrupt handler. A user's terminal delivers Ctrl-C; so must the tests.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pixfind_process(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "desktop_app", *[str(a) for a in args]],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
         **kwargs,
     )
 
