@@ -452,6 +452,10 @@ def test_new_photos_in_a_watched_folder_are_picked_up(qtbot, tiny_model, library
     w.show()
     _indexed(qtbot, w, photos)
     qtbot.waitUntil(lambda: w.indexer._observer is not None, timeout=10000)
+    observer, overview = w.indexer._observer, w.overview
+    w.refresh_overview()  # as after every indexing pass: the watcher keeps running, no gap to miss a change in
+    qtbot.waitUntil(lambda: w.overview is not overview, timeout=10000)
+    assert w.indexer._observer is observer and observer.is_alive()
     before = w.overview["photos"]
     make_photo(photos / "fresh.jpg", seed=5)
     qtbot.waitUntil(lambda: w.overview["photos"] == before + 1, timeout=60000)

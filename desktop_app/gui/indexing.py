@@ -46,6 +46,7 @@ class IndexController(QObject):
         self._last_emit = 0.0
         self.last_progress: IndexProgress | None = None
         self._observer = None
+        self._watched: list[str] = []
         self._watch = watch
         self._settle = QTimer(self, singleShot=True, interval=2000)
         self._settle.timeout.connect(self._changes_settled)
@@ -163,9 +164,15 @@ class IndexController(QObject):
     # ------------------------------------------------------------------ watching
 
     def watch(self, folders: list[str]) -> None:
-        """Re-index when files in these folders change (new, edited, moved, deleted photos)."""
+        """Re-index when files in these folders change (new, edited, moved, deleted photos).
+
+        Watching the same folders again keeps the running observer: restarting it after every
+        overview refresh cost a recursive scan and lost the changes made in between.
+        """
+        folders = sorted(f for f in folders if os.path.isdir(f))
+        if self._observer is not None and self._observer.is_alive() and folders == self._watched:
+            return
         self.stop_watching()
-        folders = [f for f in folders if os.path.isdir(f)]
         if not self._watch or not folders:
             return
         from watchdog.events import FileSystemEventHandler
@@ -193,13 +200,13 @@ class IndexController(QObject):
             observer.start()
         except OSError:  # e.g. out of inotify watches: the library still works, just not live
             return
-        self._observer = observer
+        self._observer, self._watched = observer, folders
 
     def stop_watching(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(5)
-            self._observer = None
+            self._observer, self._watched = None, []
 
     def _changes_settled(self) -> None:
         self.index(None)
