@@ -51,12 +51,18 @@ class RevisitedSet:
     ground_truth: list[dict]  # per query: easy, hard, junk (database indices)
 
 
-def read_revisited(root: Path) -> RevisitedSet:
-    root = Path(root)
-    found = [(name, root / f) for name, f in GROUND_TRUTH_FILES.items() if (root / f).is_file()]
+def revisited_name(root: Path) -> str:
+    """Which set a root holds (roxford5k or rparis6k), from its ground-truth file alone."""
+    found = [name for name, f in GROUND_TRUTH_FILES.items() if (Path(root) / f).is_file()]
     if not found:
         raise PixfindError(f"{root}: no {' or '.join(GROUND_TRUTH_FILES.values())} (the revisited ground truth)")
-    name, gnd_file = found[0]
+    return found[0]
+
+
+def read_revisited(root: Path) -> RevisitedSet:
+    root = Path(root)
+    name = revisited_name(root)
+    gnd_file = root / GROUND_TRUTH_FILES[name]
     try:
         with open(gnd_file, "rb") as f:
             cfg = _PlainDataUnpickler(f).load()

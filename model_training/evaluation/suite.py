@@ -15,7 +15,7 @@ from . import metrics
 from .embedders import openai_templates, zero_shot_classifier
 from .gpr1200 import ZipImage, read_gpr1200
 from .labelled_sets import read_cub_test, read_instre
-from .revisited import RevisitedQuery, read_revisited, revisited_map
+from .revisited import RevisitedQuery, read_revisited, revisited_map, revisited_name
 
 
 def load_images(items: Sequence) -> list[Image.Image]:
@@ -60,14 +60,11 @@ class EvalSets:
         return not any((self.folder, self.gpr1200, self.instre, self.cub, self.revisited, self.captions, self.knn_val,
                         self.zero_shot))
 
-    def _revisited_names(self) -> list[str]:
-        return [read_revisited(root).name for root in self.revisited]
-
     @property
     def metric_names(self) -> list[str]:
         names = (["gpr1200_map"] if self.gpr1200 else []) + (["i2i_map"] if self.folder else [])
         names += (["instre_map"] if self.instre else []) + (["cub_r1"] if self.cub else [])
-        names += [f"{n}_{level}_map" for n in self._revisited_names() for level in ("medium", "hard")]
+        names += [f"{n}_{level}_map" for n in map(revisited_name, self.revisited) for level in ("medium", "hard")]
         names += (["knn_acc"] if self.knn_val else []) + (["zero_shot_acc"] if self.zero_shot else [])
         return names + ([f"t2i_r{k}" for k in self.ks] if self.captions else [])
 
