@@ -19,6 +19,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QMimeData, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QGuiApplication  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from desktop_app.gui import create_app  # noqa: E402
 from desktop_app.gui.backend import arrange, natural_query  # noqa: E402
@@ -349,9 +350,15 @@ def _qimage(path):
     return QImage(str(path))
 
 
-def test_duplicates_go_to_the_trash_never_deleted(qtbot, tiny_model, window, photos, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    w = window
+def _click(qtbot, button):
+    from PySide6.QtTest import QTest
+
+    qtbot.waitUntil(lambda: button.isVisible() and button.isEnabled(), timeout=20000)
+    QTest.mouseClick(button, Qt.LeftButton)
+
+
+def _duplicates_dialog_with_the_cat_pair(qtbot, w, photos):
+    """Indexed photos and an open Duplicates dialog whose one group is the cat and its smaller copy."""
     _indexed(qtbot, w, photos)
     # The tiny test model has random weights: pick a threshold between the copy's similarity and the rest.
     items = {it.name: it.id for it in w.backend.browse(w.current_request().filters, "date", 100)}
@@ -369,12 +376,49 @@ def test_duplicates_go_to_the_trash_never_deleted(qtbot, tiny_model, window, pho
     assert {item.name for item, _ in group} == {"chelsea.jpg", "chelsea-small.jpg"}
     assert group[0][0].name == "chelsea.jpg"  # the larger one is kept by default
     assert [os.path.basename(p) for p in dialog.marked()] == ["chelsea-small.jpg"]
+    return dialog
+
+
+def test_trash_button_asks_first_and_cancel_moves_nothing(qtbot, tiny_model, window, photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    dialog = _duplicates_dialog_with_the_cat_pair(qtbot, window, photos)
+    size = (photos / "chelsea-small.jpg").stat().st_size
+    _click(qtbot, dialog.trash_button)
+    qtbot.waitUntil(lambda: dialog.confirmation is not None and dialog.confirmation.isVisible(), timeout=5000)
+    box = dialog.confirmation
+    assert box.text() == f"Move 1 photo ({size / 1024:.1f} KB) to the Trash?"
+    _click(qtbot, box.button(QMessageBox.Cancel))
+    qtbot.waitUntil(lambda: dialog.confirmation is None, timeout=5000)
+    qtbot.wait(300)
+    assert (photos / "chelsea-small.jpg").exists()
+    assert not (tmp_path / "xdg" / "Trash").exists()
+    assert not dialog.undo_bar.isVisible()
+    dialog.close()
+
+
+def test_duplicates_go_to_the_trash_and_undo_puts_them_back(qtbot, tiny_model, window, photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    w = window
+    dialog = _duplicates_dialog_with_the_cat_pair(qtbot, w, photos)
+    original = (photos / "chelsea-small.jpg").read_bytes()
+    _click(qtbot, dialog.trash_button)
+    qtbot.waitUntil(lambda: dialog.confirmation is not None and dialog.confirmation.isVisible(), timeout=5000)
     with qtbot.waitSignal(dialog.trashed, timeout=20000):
-        dialog.trash(confirm=False)
+        _click(qtbot, dialog.confirm_button)
     assert not (photos / "chelsea-small.jpg").exists()
     trashed = list((tmp_path / "xdg" / "Trash" / "files").iterdir())
-    assert [p.name for p in trashed] == ["chelsea-small.jpg"]
+    assert [p.name for p in trashed] == ["chelsea-small.jpg"]  # in the trash, never deleted
+    assert dialog.undo_bar.isVisible()
+    assert dialog.undo_bar.label.text().startswith("Moved 1 photo (")
     qtbot.waitUntil(lambda: not w.indexer.running and w.overview["photos"] == len(REAL), timeout=30000)
+
+    with qtbot.waitSignal(dialog.restored, timeout=20000):
+        _click(qtbot, dialog.undo_bar.undo_button)
+    assert (photos / "chelsea-small.jpg").read_bytes() == original
+    assert list((tmp_path / "xdg" / "Trash" / "files").iterdir()) == []
+    assert list((tmp_path / "xdg" / "Trash" / "info").iterdir()) == []
+    assert dialog.undo_bar.label.text() == "Put 1 photo back."
+    qtbot.waitUntil(lambda: not w.indexer.running and w.overview["photos"] == len(REAL) + 1, timeout=30000)
     dialog.close()
 
 

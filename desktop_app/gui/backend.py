@@ -357,17 +357,3 @@ def export_files(paths: list[str], target: str, progress=None) -> int:
         if progress:
             progress((i + 1, len(paths)))
     return len(paths)
-
-
-def trash_files(paths: list[str]) -> tuple[int, list[str]]:
-    """Move files to the platform's trash (never a permanent delete); returns (moved, problems)."""
-    from send2trash import send2trash
-
-    moved, problems = 0, []
-    for path in paths:
-        try:
-            send2trash(path)
-            moved += 1
-        except Exception as e:  # noqa: BLE001 - send2trash raises OSError or its own TrashPermissionError
-            problems.append(f"{path}: {e}")
-    return moved, problems

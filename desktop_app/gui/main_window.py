@@ -1073,6 +1073,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
             return
         dialog = DuplicatesDialog(self.backend, self.backend.library.thumbnails.directory, self)
         dialog.trashed.connect(lambda _: self.indexer.index(None))
+        dialog.restored.connect(lambda _: self.indexer.index(None))
         dialog.open()
         dialog.find()
         self.duplicates_dialog = dialog

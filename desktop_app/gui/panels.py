@@ -499,6 +499,7 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
     """Groups of near-duplicates; tick what to keep, send the rest to the system trash."""
 
     trashed = Signal(int)
+    restored = Signal(int)
 
     def __init__(self, backend, thumbnails_dir, parent=None):
         super().__init__(parent)
@@ -517,7 +518,9 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         self.threshold.setSingleStep(0.005)
         self.threshold.setDecimals(4)
         self.threshold.setValue(0.95)
-        self.threshold.editingFinished.connect(self.find)
+        # editingFinished also fires when focus merely leaves the box (say, for the trash
+        # button): search again only for a new value, or the click lands on a disabled button
+        self.threshold.editingFinished.connect(self._threshold_edited)
         row.addWidget(self.threshold)
         find = QPushButton("Find")
         find.clicked.connect(self.find)
@@ -527,13 +530,17 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.NoFrame)
         col.addWidget(self.scroll, 1)
+        self.undo_bar = UndoBar()
+        self.undo_bar.undo_button.clicked.connect(lambda: self.undo_trash())
+        col.addWidget(self.undo_bar)
         self.status = muted()
         col.addWidget(self.status)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.trash_button = QPushButton("Move unticked to Trash")
         self.trash_button.setEnabled(False)
-        self.trash_button.clicked.connect(self.trash)
+        # clicked(bool) would land in a parameter: a slot without one, and it always asks first
+        self.trash_button.clicked.connect(lambda: self.ask_to_trash())
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         buttons.addWidget(self.trash_button)
@@ -541,8 +548,16 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         col.addLayout(buttons)
         self.checks: list[tuple[QCheckBox, object]] = []
         self.groups = []
+        self._searched_at: float | None = None
+        self.confirmation: QMessageBox | None = None
+        self.last_trashed = None  # the TrashOutcome that Undo puts back
+
+    def _threshold_edited(self) -> None:
+        if self.threshold.value() != self._searched_at:
+            self.find()
 
     def find(self) -> None:
+        self._searched_at = self.threshold.value()
         self.status.setText("Comparing photos…")
         self.trash_button.setEnabled(False)
         self._gen = getattr(self, "_gen", 0) + 1
@@ -598,23 +613,87 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
     def marked(self) -> list[str]:
         return [item.path for c, item in self.checks if not c.isChecked()]
 
-    def trash(self, confirm: bool = True) -> None:
+    def ask_to_trash(self) -> None:
+        """Ask, naming how many photos and megabytes go; only a yes moves anything."""
         paths_ = self.marked()
         if not paths_:
             return
-        if confirm and QMessageBox.question(
-            self, "Move to Trash", f"Move {len(paths_)} photo{'s' if len(paths_) != 1 else ''} to the Trash? You can restore them from there."
-        ) != QMessageBox.Yes:
+        from ..trash import total_size
+
+        n = len(paths_)
+        box = QMessageBox(QMessageBox.Question, "Move to Trash", "", QMessageBox.NoButton, self)
+        box.setText(f"Move {n} photo{'s' if n != 1 else ''} ({human_size(total_size(paths_))}) to the Trash?")
+        box.setInformativeText("They can be put back with Undo, or restored from the Trash later.")
+        self.confirm_button = box.addButton("Move to Trash", QMessageBox.DestructiveRole)
+        box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.setWindowModality(Qt.WindowModal)
+        box.finished.connect(lambda _: self._confirmed(box, paths_))
+        self.confirmation = box
+        box.open()
+
+    def _confirmed(self, box: QMessageBox, paths_: list[str]) -> None:
+        self.confirmation = None
+        if box.clickedButton() is not self.confirm_button:
             return
-        from .backend import trash_files
+        from ..trash import move_to_trash
+
+        self.trash_button.setEnabled(False)
+        self._run_task(move_to_trash, paths_, done=self._trashed, failed=self.status.setText)
+
+    def _trashed(self, outcome) -> None:
+        self.last_trashed = outcome
+        n = len(outcome.moved)
+        text = f"Moved {n} photo{'s' if n != 1 else ''} ({human_size(outcome.bytes)}) to the trash."
+        if outcome.problems:
+            text += f" {len(outcome.problems)} could not be moved: {outcome.problems[0]}"
+        if outcome.moved and not outcome.restorable:
+            text += " Restore them from the system Trash if needed."
+        self.undo_bar.show_outcome(text, outcome.restorable)
+        self.trashed.emit(n)
+        self.find()
+
+    def undo_trash(self) -> None:
+        outcome, self.last_trashed = self.last_trashed, None
+        if outcome is None:
+            return
+        from ..trash import restore
+
+        self.undo_bar.undo_button.setEnabled(False)
 
         def done(result):
-            moved, problems = result
-            self.status.setText(f"Moved {moved} to the Trash." + (f" {len(problems)} failed: {problems[0]}" if problems else ""))
-            self.trashed.emit(moved)
+            n = len(result.restored)
+            text = f"Put {n} photo{'s' if n != 1 else ''} back."
+            if result.problems:
+                text += f" {len(result.problems)} not restored: {result.problems[0]}"
+            self.undo_bar.show_outcome(text, False)
+            self.restored.emit(n)
             self.find()
 
-        self._run_task(trash_files, paths_, done=done, failed=self.status.setText)
+        self._run_task(restore, outcome.moved, done=done, failed=self.status.setText)
+
+
+class UndoBar(QFrame):
+    """"Moved N photos to the trash" with Undo, shown after a move."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("undoBar")
+        self.setFrameShape(QFrame.StyledPanel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.undo_button = QPushButton("Undo")
+        row.addWidget(self.label, 1)
+        row.addWidget(self.undo_button)
+        self.hide()
+
+    def show_outcome(self, text: str, can_undo: bool) -> None:
+        self.label.setText(text)
+        self.undo_button.setVisible(can_undo)
+        self.undo_button.setEnabled(can_undo)
+        self.show()
 
 
 def _set_pixmap(label: QLabel, image: QImage, dpr: float) -> None:
