@@ -14,6 +14,7 @@ line of text; a cancelled download raises :class:`DownloadCancelled` and keeps t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -24,16 +25,15 @@ from http.client import HTTPException as _HTTPException
 from http.client import IncompleteRead as _HttpIncompleteRead
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
 
 from .errors import PixfindError, one_line
+from .progress import ProgressCallback, progress_bar
 
-__all__ = ["DownloadCancelled", "download"]
-
-ProgressCallback = Callable[[int, "int | None"], None]
+__all__ = ["DownloadCancelled", "download", "filename_from_url", "forget", "is_cached"]
 
 #: Longest wait between two attempts, whatever the backoff or a server's Retry-After says.
 MAX_BACKOFF_S = 60.0
@@ -91,7 +91,7 @@ def download(
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
 
-    done = _already_downloaded(dest, sidecar, expected)
+    done = _already_downloaded(dest, sidecar, expected, url)
     if done is not None:
         return done
 
@@ -110,22 +110,103 @@ def download(
         timeout=timeout,
         cancel=cancel,
     )
-    reporter = _make_reporter(dest.name, progress, on_progress)
-    with reporter:
-        transfer.report = reporter
+    _forget_foreign_part(part, url, expected)
+    with _reporter(dest.name, progress, on_progress) as report:
+        transfer.report = report
         transfer.load_part()
+        try:
+            _write_source(_source_of(part), url, expected)
+        except OSError as e:
+            raise _local_error(e, _source_of(part), dest) from None
         with requests.Session() as session:
             transfer.run(session, retries=max(0, int(retries)), backoff=max(0.0, float(backoff)))
 
     digest = transfer.hasher.hexdigest()
     if expected is not None and digest != expected:
         part.unlink(missing_ok=True)
+        _source_of(part).unlink(missing_ok=True)
         raise PixfindError(
             f"checksum mismatch for {dest.name} downloaded from {shown}: "
             f"expected sha256 {expected}, got {digest}; the download was deleted"
         )
-    _install(part, dest, sidecar, digest)
+    _install(part, dest, sidecar, digest, url, expected)
     return digest
+
+
+# --------------------------------------------------------------------------- the cache's keys
+
+
+def filename_from_url(url: str, default: str = "download") -> str:
+    """The file name a URL names: the last segment of its path (no query, no fragment), decoded.
+
+    ``https://host/a/x.pth?token=1`` -> ``x.pth``; a name that cannot be a file name gives ``default``.
+    """
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return default
+    name = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    if not name or name in (".", "..") or any(c in name for c in '/\\\x00') or any(ord(c) < 32 for c in name):
+        return default
+    return name[:200]
+
+
+def _source_of(path: Path) -> Path:
+    """Where the URL (and expected sha256) that ``path``'s bytes came from is recorded."""
+    return path.with_name(path.name + ".source")
+
+
+def _write_source(record: Path, url: str, expected: str | None) -> None:
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(f"{url}\n{expected or '-'}\n", encoding="utf-8", newline="\n")
+    os.replace(tmp, record)
+
+
+def _read_source(record: Path) -> tuple[str, str | None] | None:
+    """(url, expected sha256 or None) from a source record; None when there is none or it is unreadable."""
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 2:
+        return None
+    return lines[0], (lines[1] if _SHA256_RE.match(lines[1]) else None)
+
+
+def _forget_foreign_part(part: Path, url: str, expected: str | None) -> None:
+    """Delete a .part whose bytes came from another URL, or were meant to have another sha256.
+
+    A .part without a record (left by an older pixfind) is resumed as before.
+    """
+    record = _read_source(_source_of(part))
+    if record is None:
+        return
+    url_then, expected_then = record
+    if url_then != url or (expected is not None and expected_then is not None and expected_then != expected):
+        try:
+            part.unlink(missing_ok=True)
+            _source_of(part).unlink(missing_ok=True)
+        except OSError as e:
+            raise _local_error(e, part, part) from None
+
+
+def is_cached(url: str, dest: Path, *, expected_sha256: str | None = None) -> bool:
+    """Whether :func:`download` would return ``dest`` as it is, without a request."""
+    dest = Path(dest)
+    expected = _normalise_sha256(expected_sha256)
+    return _already_downloaded(dest, dest.with_name(dest.name + ".sha256"), expected, url, touch=False) is not None
+
+
+def forget(dest: Path) -> None:
+    """Delete a downloaded file with its records and any partial download of it, e.g. a cached
+    file that turned out unusable, so the next :func:`download` fetches it afresh."""
+    dest = Path(dest)
+    part = dest.with_name(dest.name + ".part")
+    for path in (dest, dest.with_name(dest.name + ".sha256"), _source_of(dest), part, _source_of(part)):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            raise _local_error(e, path, dest) from None
 
 
 # --------------------------------------------------------------------------- the transfer
@@ -379,12 +460,14 @@ class _Transfer:
 # --------------------------------------------------------------------------- finishing
 
 
-def _install(part: Path, dest: Path, sidecar: Path, digest: str) -> None:
-    """fsync the complete .part, rename it over ``dest`` atomically, then write the sidecar."""
+def _install(part: Path, dest: Path, sidecar: Path, digest: str, url: str, expected: str | None) -> None:
+    """fsync the complete .part, rename it over ``dest`` atomically, then write the sidecar and
+    the source record (the URL it came from); a file without them is downloaded again."""
     try:
         with open(part, "r+b") as f:
             os.fsync(f.fileno())
         sidecar.unlink(missing_ok=True)  # it described an older dest, if any
+        _source_of(dest).unlink(missing_ok=True)
         os.replace(part, dest)
         _fsync_dir(dest.parent)
         tmp = sidecar.with_name(sidecar.name + ".tmp")
@@ -393,26 +476,41 @@ def _install(part: Path, dest: Path, sidecar: Path, digest: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, sidecar)
+        _write_source(_source_of(dest), url, expected)
+        _source_of(part).unlink(missing_ok=True)
         _fsync_dir(dest.parent)
     except OSError as e:
         raise _local_error(e, Path(e.filename) if e.filename else dest, dest) from None
 
 
-def _already_downloaded(dest: Path, sidecar: Path, expected: str | None) -> str | None:
-    """The sha256 of ``dest`` if it is already there and good, else None (download it again)."""
+def _already_downloaded(
+    dest: Path, sidecar: Path, expected: str | None, url: str, *, touch: bool = True
+) -> str | None:
+    """The sha256 of ``dest`` if it is already there and good, else None (download it again).
+
+    With an expected sha256 the content decides, wherever it came from. Without one, only a
+    file downloaded from this same URL is reused: a file from another URL (a wrong mirror,
+    an older --url) or of unknown origin is fetched again rather than trusted.
+    """
     try:
         if not dest.is_file():
             return None
         recorded = _read_sidecar(sidecar)
+        if expected is None:
+            source = _read_source(_source_of(dest))
+            if source is None or source[0] != url:
+                return None
         if recorded is not None and (expected is None or recorded == expected):
             if dest.stat().st_mtime_ns <= sidecar.stat().st_mtime_ns:
                 return recorded  # the sidecar was written after the file: trust it
             if _sha256_file(dest) == recorded:  # file touched later, e.g. copied: check it
-                _write_sidecar(sidecar, recorded, dest.name)
+                if touch:
+                    _write_sidecar(sidecar, recorded, dest.name)
                 return recorded
             return None
         if expected is not None and _sha256_file(dest) == expected:
-            _write_sidecar(sidecar, expected, dest.name)
+            if touch:
+                _write_sidecar(sidecar, expected, dest.name)
             return expected
     except OSError:
         return None  # unreadable: download it again, which reports real problems clearly
@@ -605,75 +703,8 @@ def _describe_network_error(e: BaseException, url: str, timeout: float) -> str:
     return one_line(_innermost(e))
 
 
-# --------------------------------------------------------------------------- progress display
-
-
-class _NullReporter:
-    def __init__(self, callback: ProgressCallback | None = None):
-        self.callback = callback
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.callback is not None:
-            self.callback(done, total)
-
-
-class _RichReporter:
-    """A rich progress bar on stderr: bytes done/total, speed, time left."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.progress = None
-        self.task = None
-        self.last: int | None = None
-
-    def __enter__(self):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,  # the caller reports the outcome in one line; a dead bar would sit above an error
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(self.name, total=None)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.progress is None or self.task is None:
-            return
-        if self.last is None or done < self.last:
-            # first call (perhaps resuming) or started over: measure the speed from here
-            self.progress.reset(self.task, total=total, completed=done)
-        elif total is not None:
-            self.progress.update(self.task, total=total, completed=done)
-        else:
-            self.progress.update(self.task, completed=done)
-        self.last = done
-
-
-def _make_reporter(name: str, progress: bool, on_progress: ProgressCallback | None):
-    if on_progress is not None or not progress:
-        return _NullReporter(on_progress)
-    return _RichReporter(name)
+def _reporter(name: str, progress: bool, on_progress: ProgressCallback | None):
+    """The caller's callback when given; else a bar on stderr (removed at the end: the caller reports the outcome)."""
+    if on_progress is not None:
+        return contextlib.nullcontext(on_progress)
+    return progress_bar(name, unit="bytes", enabled=progress, transient=True)

@@ -10,17 +10,29 @@ import numpy as np
 from PIL import Image
 
 from .errors import PackError, one_line
-from .pack import TEXTUAL_FILE, VISUAL_FILE, PackManifest, load_pack
+from .pack import TEXTUAL_FILE, VISUAL_FILE, PackManifest, load_pack, pack_member
 from .preprocess import ImagePreprocessor, load_image
 from .text_tokenizer import TextTokenizer
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
+# ONNX Runtime's telemetry writes a device id and an event database under the user's cache folder
+# (~/.cache/Microsoft/DeveloperTools/.onnxruntime), outside PIXFIND_HOME; it reads this variable
+# once, when the library loads, so it must be set before the first import.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 
 def _ort():
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime
 
+    disable = getattr(onnxruntime, "disable_telemetry_events", None)
+    if disable is not None:
+        try:
+            disable()
+        except Exception:  # telemetry is best-effort either way
+            pass
     return onnxruntime
 
 
@@ -63,6 +75,41 @@ def _output_dim(session, path: Path) -> int | None:
     return shape[-1] if shape and isinstance(shape[-1], int) else None
 
 
+def _fixed(dim) -> int | None:
+    """A declared dimension as an int, or None when it is symbolic ("batch") or unknown."""
+    return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
+
+
+def check_graph(session, path: Path, expected_input: Sequence[int | None], what: str, manifest_path: Path) -> None:
+    """Refuse a graph whose declared input or output shape disagrees with pack.json.
+
+    ``expected_input`` is the input shape pack.json implies (None where any size will do, as
+    for the batch); symbolic dimensions in the graph are accepted wherever they appear.
+    """
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise PackError(
+            f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; a pack's {what} encoder takes one input"
+        )
+    shape = inputs[0].shape
+    if shape is not None and len(shape) != len(expected_input):
+        raise PackError(
+            f"{path}: takes a rank-{len(shape)} input {list(shape)}, not the [{', '.join('N' if d is None else str(d) for d in expected_input)}] "
+            f"that {manifest_path.name} describes"
+        )
+    for axis, (declared, wanted) in enumerate(zip(shape or [], expected_input)):
+        declared = _fixed(declared)
+        if declared is not None and wanted is not None and declared != wanted:
+            raise PackError(
+                f"{path}: input {inputs[0].name!r} has size {declared} on axis {axis} but {manifest_path} "
+                f"implies {wanted} ({list(shape)} vs [{', '.join('N' if d is None else str(d) for d in expected_input)}]); "
+                "pack.json does not describe this model"
+            )
+    out_shape = outputs[0].shape
+    if out_shape is not None and len(out_shape) != 2:
+        raise PackError(f"{path}: its output has shape {list(out_shape)}, not [N, embedding_dim]")
+
+
 class Encoder:
     """Embeds images and texts into one L2-normalised space with a model pack."""
 
@@ -71,9 +118,12 @@ class Encoder:
         pack_dir: Path | str,
         providers: Sequence[str] | None = None,
         *,
-        verify: bool = True,
+        verify: bool | None = True,
         threads: int | None = None,
     ):
+        """``verify``: True hashes every file against pack.json; False trusts files whose size and
+        mtime match the record made when they were last verified (an installed pack) and hashes the
+        others; None checks no file (the caller has just verified them)."""
         self.pack_dir = Path(pack_dir)
         self.manifest: PackManifest = load_pack(self.pack_dir, verify=verify)
         self.providers = list(providers or default_providers())
@@ -83,10 +133,14 @@ class Encoder:
         self._visual = None
         self._textual = None
         self.preprocessor = ImagePreprocessor(self.manifest.image)
-        self.tokenizer = TextTokenizer(self.pack_dir / self.manifest.text.tokenizer_file, self.manifest.text)
+        self.tokenizer = TextTokenizer(pack_member(self.pack_dir, self.manifest.text.tokenizer_file), self.manifest.text)
         # Open both sessions now: a damaged or mismatched pack must fail at load, not mid-search.
+        manifest_path = self.pack_dir / "pack.json"
+        height, width = self.manifest.image.size
         self._visual = self._session(self._visual_path)
+        check_graph(self._visual, self._visual_path, (None, 3, height, width), "image", manifest_path)
         self._textual = self._session(self._textual_path)
+        check_graph(self._textual, self._textual_path, (None, self.manifest.text.context_length), "text", manifest_path)
 
     @property
     def name(self) -> str:

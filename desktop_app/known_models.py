@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,8 @@ class KnownModel:
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        """The checkpoint's file name: the last segment of the URL's path (never its query string)."""
+        return PurePosixPath(unquote(urlsplit(self.url).path)).name or f"{self.name}.pth"
 
     def resolved_url(self) -> str:
         """``PIXFIND_MODEL_MIRROR`` replaces the host for organisations that mirror checkpoints internally."""

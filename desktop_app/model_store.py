@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
+import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .errors import PackError, PixfindError
-from .pack import MANIFEST_NAME, PackManifest, load_pack, read_manifest
+from .errors import PackError, PixfindError, one_line
+from .pack import MANIFEST_NAME, PackManifest, load_pack, read_manifest, record_files
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_ZIP_BYTES = 16 << 30
@@ -67,7 +71,11 @@ def get(name: str) -> InstalledPack:
 
 
 def _extract_zip(archive: Path, dest: Path) -> Path:
-    """Extract a pack archive safely and return the directory that holds pack.json."""
+    """Extract a pack archive safely and return the directory that holds pack.json.
+
+    Only regular files and folders are extracted: a symbolic link (or any other kind of entry)
+    in a pack archive is refused, as is any entry that would land outside ``dest``.
+    """
     try:
         with zipfile.ZipFile(archive) as zf:
             total = 0
@@ -75,16 +83,101 @@ def _extract_zip(archive: Path, dest: Path) -> Path:
                 target = (dest / info.filename).resolve()
                 if not target.is_relative_to(dest.resolve()):
                     raise PackError(f"{archive}: entry {info.filename!r} points outside the archive")
+                kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+                if kind == stat.S_IFLNK:
+                    raise PackError(f"{archive}: entry {info.filename!r} is a symbolic link; a model pack holds only files")
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    raise PackError(f"{archive}: entry {info.filename!r} is not a regular file; a model pack holds only files")
                 total += info.file_size
             if total > MAX_ZIP_BYTES:
                 raise PackError(f"{archive}: unpacks to {total / 2**30:.1f} GiB, more than a model pack can be")
-            zf.extractall(dest)
-    except zipfile.BadZipFile as e:
-        raise PackError(f"{archive}: not a valid zip archive ({e})") from None
+            for info in zf.infolist():
+                try:
+                    zf.extract(info, dest)
+                except (OSError, ValueError) as e:  # e.g. a file and a folder of the same name
+                    raise PackError(f"{archive}: cannot extract entry {info.filename!r} ({one_line(e)})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+        raise PackError(f"{archive}: not a valid zip archive ({one_line(e)})") from None
     manifests = sorted(dest.rglob(MANIFEST_NAME), key=lambda p: len(p.parts))
     if not manifests:
         raise PackError(f"{archive}: contains no {MANIFEST_NAME}; it is not a model pack")
     return manifests[0].parent
+
+
+def _copy_pack(src: Path, dst: Path) -> None:
+    """Copy a pack folder, refusing anything that is not a plain file or folder inside it.
+
+    A symbolic link is followed only when it resolves inside the pack (its target is copied);
+    links that lead out of the pack, FIFOs, sockets and devices are refused by name.
+    """
+    root = src.resolve()
+    dst.mkdir()
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        if entry.is_symlink():
+            try:
+                resolved = entry.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise PackError(f"{entry}: a broken symbolic link in the model pack") from None
+            if not resolved.is_relative_to(root):
+                raise PackError(f"{entry}: a symbolic link to {resolved}, outside the model pack; refusing it")
+            if resolved.is_dir():
+                raise PackError(f"{entry}: a symbolic link to a folder; a model pack holds only files and folders")
+        mode = entry.stat().st_mode
+        if stat.S_ISDIR(mode):
+            _copy_pack(entry, target)
+        elif stat.S_ISREG(mode):
+            shutil.copy2(entry, target, follow_symlinks=True)
+        else:
+            raise PackError(f"{entry}: not a regular file (a FIFO, socket or device); a model pack holds only files")
+
+
+def _source_kind(source: Path) -> str:
+    """'dir' or 'file' for a pack source; a one-line error for anything else (a FIFO would hang)."""
+    try:
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        raise PixfindError(f"{source}: not found") from None
+    except OSError as e:
+        raise PixfindError(f"{source}: cannot read it ({e.strerror or one_line(e)})") from None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    raise PackError(f"{source}: not a regular file or folder (a FIFO, socket or device); cannot import it")
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate the process there; never guess
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _clean_stale_scratch(root: Path) -> None:
+    """Remove ``.install-PID-*`` folders whose process is gone (killed mid-install)."""
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(".install-"):
+            continue
+        m = re.match(r"^\.install-(\d+)-", entry.name)
+        if m:
+            stale = int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+        else:  # left by an older pixfind, which did not name its process: stale after a day
+            try:
+                stale = time.time() - entry.stat().st_mtime > 86400
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def install(source: Path, name: str | None = None, *, replace: bool = False, move: bool = False) -> InstalledPack:
@@ -96,26 +189,26 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
     source = Path(source)
     if name is not None:
         check_name(name)
-    if not source.exists():
-        raise PixfindError(f"{source}: not found")
+    kind = _source_kind(source)
+    if kind == "file" and not zipfile.is_zipfile(source):
+        raise PackError(f"{source}: neither a model pack directory nor a .zip of one")
     root = paths.models_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp:
+    _clean_stale_scratch(root)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".install-{os.getpid()}-") as tmp:
         tmp = Path(tmp)
-        if source.is_dir():
-            src_dir = source
-        elif zipfile.is_zipfile(source):
-            src_dir = _extract_zip(source, tmp / "unzipped")
-        else:
-            raise PackError(f"{source}: neither a model pack directory nor a .zip of one")
-        manifest = load_pack(src_dir, verify=True)
-        _check_loads(src_dir)
+        src_dir = source if kind == "dir" else _extract_zip(source, tmp / "unzipped")
+        manifest = read_manifest(src_dir)  # schema, graph-independent checks, files confined to the pack
         name = check_name(name or manifest.name)
         staged = tmp / "pack"
-        if move and source.is_dir():
+        if move and kind == "dir" and not any(p.is_symlink() for p in src_dir.rglob("*")):
             shutil.move(str(src_dir), staged)
         else:
-            shutil.copytree(src_dir, staged)
+            _copy_pack(src_dir, staged)
+        # Check the copy, not the source: it is what will be used, and the source may change meanwhile.
+        manifest = load_pack(staged, verify=True)
+        _check_loads(staged)
+        record_files(staged, manifest)
         final = root / name
         if final.exists():
             if not replace:
@@ -130,7 +223,7 @@ def _check_loads(pack_dir: Path) -> None:
     """Open the pack as the app will, so a pack ONNX Runtime cannot run is refused at install."""
     from .encoder import Encoder
 
-    Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=False)
+    Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=None)
 
 
 def remove(name: str) -> Path:
@@ -143,22 +236,64 @@ def remove(name: str) -> Path:
     return path
 
 
+#: settings.json's keys and the type each value must have.
+_SETTINGS_TYPES = {"default_model": str, "starter_notice_shown": bool}
+_warned: set[str] = set()
+
+
+def _warn(message: str) -> None:
+    """A one-line warning on stderr, once per process."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"pixfind: warning: {message}", file=sys.stderr)
+
+
 def _read_settings() -> dict:
+    """settings.json as a dict of valid values; anything unusable is ignored with a warning."""
     path = paths.settings_file()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read((1 << 20) + 1)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
-        raise PixfindError(f"{path}: unreadable settings file ({e}); fix or delete it") from None
+    except OSError as e:
+        _warn(f"{path}: cannot read settings ({e.strerror or one_line(e)}); using the defaults")
+        return {}
+    try:
+        if len(raw) > 1 << 20:
+            raise ValueError("larger than 1 MiB")
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        _warn(f"{path}: not valid JSON ({one_line(e, 80)}); using the defaults")
+        return {}
+    if not isinstance(data, dict):
+        _warn(f"{path}: expected a JSON object, found {type(data).__name__}; using the defaults")
+        return {}
+    settings = {}
+    for key, value in data.items():
+        wanted = _SETTINGS_TYPES.get(key)
+        if wanted is None:
+            settings[key] = value  # a setting this version does not know: keep it as it is
+        elif isinstance(value, wanted) and (wanted is not str or _NAME_RE.match(value)):
+            settings[key] = value
+        else:
+            _warn(f"{path}: ignoring {key!r}: {json.dumps(value)[:40]} is not a valid value")
+    return settings
 
 
 def _write_settings(settings: dict) -> None:
     path = paths.settings_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise PixfindError(f"{path}: cannot save settings ({e.strerror or one_line(e)})") from None
 
 
 def set_default(name: str) -> None:
@@ -201,5 +336,8 @@ def starter_notice_once(manifest: PackManifest) -> str | None:
     if settings.get("starter_notice_shown"):
         return None
     settings["starter_notice_shown"] = True
-    _write_settings(settings)
+    try:
+        _write_settings(settings)
+    except PixfindError:
+        pass  # a read-only data folder: the notice is shown again next time, which is harmless
     return STARTER_NOTICE

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .errors import PackError
+
+# Before anything can import onnxruntime: its telemetry would write under the user's cache
+# folder, outside PIXFIND_HOME (it reads this variable once, when the library loads).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "pack.json"
@@ -24,6 +31,19 @@ TOKENIZER_FILE = "tokenizer.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 RESIZE_MODES = ("shortest", "longest", "squash")
 CLEAN_MODES = ("lower", "whitespace", "canonicalize")
+INTERPOLATIONS = ("bicubic", "bilinear")
+
+#: pack.json describes a handful of settings: anything bigger is not a pack's manifest.
+MAX_MANIFEST_BYTES = 1 << 20
+#: How deep JSON objects and lists may nest in pack.json (the real ones nest 3 deep).
+MAX_JSON_DEPTH = 16
+#: Bounds on the numbers a real model can have; beyond them a pack.json is lying or broken.
+MAX_IMAGE_SIZE = 4096
+MAX_CONTEXT_LENGTH = 1024
+MAX_EMBEDDING_DIM = 65536
+MAX_FILES = 256
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -75,84 +95,259 @@ class PackManifest:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = MANIFEST_NAME) -> PackManifest:
-        try:
-            version = int(data.get("format_version", 0))
-            if version != FORMAT_VERSION:
-                raise PackError(
-                    f"{where}: pack format {version} is not supported (this pixfind reads format {FORMAT_VERSION})"
-                )
-            image = dict(data["image"])
-            image["size"] = tuple(int(v) for v in image["size"])
-            image["mean"] = tuple(float(v) for v in image["mean"])
-            image["std"] = tuple(float(v) for v in image["std"])
-            manifest = cls(
-                name=str(data["name"]),
-                embedding_dim=int(data["embedding_dim"]),
-                precision=str(data["precision"]),
-                image=ImageSettings(**image),
-                text=TextSettings(**data["text"]),
-                source=dict(data.get("source", {})),
-                files=dict(data["files"]),
-                versions=dict(data.get("versions", {})),
-                verification=dict(data.get("verification", {})),
-                description=str(data.get("description", "")),
-                starter=bool(data.get("starter", False)),
-                format_version=version,
-            )
-        except PackError:
-            raise
-        except KeyError as e:
-            raise PackError(f"{where}: required field {e.args[0]!r} is missing") from None
-        except (TypeError, ValueError) as e:
-            raise PackError(f"{where}: malformed field ({e})") from None
+    def from_dict(cls, data: Any, where: str = MANIFEST_NAME) -> PackManifest:
+        """A manifest from parsed pack.json, checked field by field against the pack schema."""
+        problems: list[str] = []
+        _check_schema(data, problems)
+        if problems:
+            raise PackError(f"{where}: " + "; ".join(problems[:4]) + ("; …" if len(problems) > 4 else ""))
+        image = dict(data["image"])
+        image["size"] = tuple(int(v) for v in image["size"])
+        image["mean"] = tuple(float(v) for v in image["mean"])
+        image["std"] = tuple(float(v) for v in image["std"])
+        manifest = cls(
+            name=data["name"],
+            embedding_dim=data["embedding_dim"],
+            precision=data["precision"],
+            image=ImageSettings(**image),
+            text=TextSettings(**data["text"]),
+            source=dict(data.get("source", {})),
+            files=dict(data["files"]),
+            versions=dict(data.get("versions", {})),
+            verification=dict(data.get("verification", {})),
+            description=data.get("description", ""),
+            starter=data.get("starter", False),
+            format_version=data["format_version"],
+        )
         manifest.validate(where)
         return manifest
 
     def validate(self, where: str = MANIFEST_NAME) -> None:
-        problems = []
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.embedding_dim <= 0:
-            problems.append(f"embedding_dim {self.embedding_dim} is not positive")
-        if len(self.image.size) != 2 or min(self.image.size) <= 0:
-            problems.append(f"image size {self.image.size} is not (height, width)")
-        if self.image.resize_mode not in RESIZE_MODES:
-            problems.append(f"image resize_mode {self.image.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")
-        if self.image.interpolation not in ("bicubic", "bilinear"):
-            problems.append(f"image interpolation {self.image.interpolation!r} is not bicubic or bilinear")
-        if len(self.image.mean) != 3 or len(self.image.std) != 3:
-            problems.append("image mean and std need three values each")
-        if self.text.clean not in CLEAN_MODES:
-            problems.append(f"text clean {self.text.clean!r} is not one of {', '.join(CLEAN_MODES)}")
-        if self.text.context_length <= 0:
-            problems.append(f"text context_length {self.text.context_length} is not positive")
+        problems: list[str] = []
+        _check_schema(asdict(self), problems)
         for required in (VISUAL_FILE, TEXTUAL_FILE, self.text.tokenizer_file):
             if required not in self.files:
                 problems.append(f"no sha256 recorded for {required}")
         if problems:
-            raise PackError(f"{where}: " + "; ".join(problems))
+            raise PackError(f"{where}: " + "; ".join(dict.fromkeys(problems)))
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        text = json.dumps(value) if isinstance(value, (int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def check_member_name(name: Any, what: str) -> str | None:
+    """Why ``name`` cannot name a file inside a pack (relative, no '..', no drive), or None."""
+    if not isinstance(name, str) or not name:
+        return f"{what} {_show(name)} is not a file name"
+    if len(name) > 255 or _CONTROL_RE.search(name) or "\\" in name:
+        return f"{what} {_show(name)} is not a valid file name"
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith("/"):
+        return f"{what} {_show(name)} is an absolute path; pack files must be inside the pack"
+    if any(part in ("..", "") for part in name.split("/")) or name.startswith("./"):
+        return f"{what} {_show(name)} leaves the pack directory; pack files must be inside the pack"
+    if name == MANIFEST_NAME:
+        return f"{what} {_show(name)} is the manifest itself"
+    return None
+
+
+def check_pack_name(name: Any) -> str | None:
+    """Why ``name`` cannot be a pack's name (pack.json's ``name``), or None."""
+    if not isinstance(name, str):
+        return f"name {_show(name)} is not a string"
+    if not name.strip() or len(name) > 128:
+        return f"name {_show(name)} must have 1 to 128 characters"
+    if _CONTROL_RE.search(name) or "/" in name or "\\" in name or name in (".", ".."):
+        return f"name {_show(name)} contains a control character or a path separator"
+    return None
+
+
+def _check_schema(data: Any, problems: list[str]) -> None:
+    """Append to ``problems`` every way ``data`` (parsed pack.json) breaks the pack schema."""
+    if not isinstance(data, dict):
+        problems.append("expected a JSON object")
+        return
+    version = data.get("format_version", 0)
+    if not _is_int(version) or version != FORMAT_VERSION:
+        problems.append(f"pack format {_show(version)} is not supported (this pixfind reads format {FORMAT_VERSION})")
+        return
+    for key in ("name", "embedding_dim", "precision", "image", "text", "files"):
+        if key not in data:
+            problems.append(f"required field {key!r} is missing")
+    if problems:
+        return
+
+    if (why := check_pack_name(data["name"])) is not None:
+        problems.append(why)
+    dim = data["embedding_dim"]
+    if not _is_int(dim) or not 1 <= dim <= MAX_EMBEDDING_DIM:
+        problems.append(f"embedding_dim {_show(dim)} is not a whole number in 1..{MAX_EMBEDDING_DIM}")
+    if data["precision"] not in PRECISIONS or not isinstance(data["precision"], str):
+        problems.append(f"precision {_show(data['precision'])} is not one of {', '.join(PRECISIONS)}")
+
+    image = data["image"]
+    if not isinstance(image, dict):
+        problems.append("image is not a JSON object")
+    else:
+        unknown = sorted(set(image) - {"size", "resize_mode", "interpolation", "mean", "std", "fill_color"})
+        if unknown:
+            problems.append(f"image has unknown field {unknown[0]!r}")
+        size = image.get("size")
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or not all(_is_int(v) and 1 <= v <= MAX_IMAGE_SIZE for v in size)
+        ):
+            shown = _show(size) if not isinstance(size, (list, tuple)) else str(list(size))[:60]
+            problems.append(f"image size {shown} is not [height, width] in 1..{MAX_IMAGE_SIZE}")
+        if image.get("resize_mode", "shortest") not in RESIZE_MODES:
+            problems.append(f"image resize_mode {_show(image.get('resize_mode'))} is not one of {', '.join(RESIZE_MODES)}")
+        if image.get("interpolation", "bicubic") not in INTERPOLATIONS:
+            problems.append(f"image interpolation {_show(image.get('interpolation'))} is not bicubic or bilinear")
+        for key, low, high, default in (("mean", 0.0, 1.0, ImageSettings.mean), ("std", 1e-3, 10.0, ImageSettings.std)):
+            values = image.get(key, default)
+            if (
+                not isinstance(values, (list, tuple))
+                or len(values) != 3
+                or not all(_is_number(v) and low <= v <= high for v in values)
+            ):
+                shown = str(list(values))[:60] if isinstance(values, (list, tuple)) else _show(values)
+                problems.append(f"image {key} {shown} is not three numbers in {low:g}..{high:g}")
+        fill = image.get("fill_color", 0)
+        if not _is_int(fill) or not 0 <= fill <= 255:
+            problems.append(f"image fill_color {_show(fill)} is not a whole number in 0..255")
+
+    text = data["text"]
+    if not isinstance(text, dict):
+        problems.append("text is not a JSON object")
+    else:
+        unknown = sorted(set(text) - {"context_length", "clean", "pad_id", "tokenizer_file"})
+        if unknown:
+            problems.append(f"text has unknown field {unknown[0]!r}")
+        length = text.get("context_length")
+        if not _is_int(length) or not 1 <= length <= MAX_CONTEXT_LENGTH:
+            problems.append(f"text context_length {_show(length)} is not a whole number in 1..{MAX_CONTEXT_LENGTH}")
+        if text.get("clean", "lower") not in CLEAN_MODES:
+            problems.append(f"text clean {_show(text.get('clean'))} is not one of {', '.join(CLEAN_MODES)}")
+        pad = text.get("pad_id", 0)
+        if not _is_int(pad) or not 0 <= pad < 1 << 31:
+            problems.append(f"text pad_id {_show(pad)} is not a non-negative whole number")
+        if (why := check_member_name(text.get("tokenizer_file", TOKENIZER_FILE), "text tokenizer_file")) is not None:
+            problems.append(why)
+
+    files = data["files"]
+    if not isinstance(files, dict):
+        problems.append("files is not a JSON object of file name to sha256")
+    elif len(files) > MAX_FILES:
+        problems.append(f"files lists {len(files)} files, more than a pack has")
+    else:
+        for name, digest in files.items():
+            if (why := check_member_name(name, "file")) is not None:
+                problems.append(why)
+            elif not isinstance(digest, str) or not _SHA256_RE.match(digest):
+                problems.append(f"file {name!r}: sha256 {_show(digest)} is not 64 lower-case hex digits")
+
+    for key in ("source", "versions", "verification"):
+        if not isinstance(data.get(key, {}), dict):
+            problems.append(f"{key} is not a JSON object")
+    if not isinstance(data.get("description", ""), str):
+        problems.append("description is not a string")
+    if not isinstance(data.get("starter", False), bool):
+        problems.append(f"starter {_show(data.get('starter'))} is not true or false")
+
+
+def _json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON ``text`` nests at most ``limit`` deep (brackets inside strings are skipped)."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def pack_member(pack_dir: Path, name: str) -> Path:
+    """The path of file ``name`` of the pack; PackError unless it stays inside the pack, symlinks resolved."""
+    pack_dir = Path(pack_dir)
+    why = check_member_name(name, "file")
+    if why is not None:
+        raise PackError(f"{pack_dir / MANIFEST_NAME}: {why}")
+    path = pack_dir / name
+    try:
+        root = pack_dir.resolve(strict=True)
+        target = path.resolve(strict=False)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise PackError(f"{path}: cannot resolve it ({e})") from None
+    if not target.is_relative_to(root) or target == root:
+        raise PackError(f"{path}: resolves to {target}, outside the model pack; refusing it")
+    return path
 
 
 def read_manifest(pack_dir: Path) -> PackManifest:
-    path = Path(pack_dir) / MANIFEST_NAME
-    if not Path(pack_dir).is_dir():
+    pack_dir = Path(pack_dir)
+    path = pack_dir / MANIFEST_NAME
+    if not pack_dir.is_dir():
         raise PackError(f"{pack_dir}: model pack directory not found")
     if not path.is_file():
         raise PackError(f"{path}: missing; {pack_dir} is not a model pack")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as e:
+        raise PackError(f"{path}: unreadable ({e.strerror or e})") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise PackError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1024} KiB; not a model pack's manifest")
+    try:
+        text = raw.decode("utf-8")
+        if not _json_depth_ok(text):
+            raise PackError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; not a model pack's manifest")
+        data = json.loads(text)
+    except PackError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise PackError(f"{path}: unreadable or not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise PackError(f"{path}: expected a JSON object")
-    return PackManifest.from_dict(data, where=str(path))
+    manifest = PackManifest.from_dict(data, where=str(path))
+    for name in manifest.files:
+        pack_member(pack_dir, name)
+    pack_member(pack_dir, manifest.text.tokenizer_file)
+    return manifest
 
 
 def verify_files(pack_dir: Path, manifest: PackManifest) -> None:
     """Check that every file the manifest lists is present and has its recorded sha256."""
     for name, expected in manifest.files.items():
-        path = Path(pack_dir) / name
+        path = pack_member(pack_dir, name)
         if not path.is_file():
             raise PackError(f"{path}: missing from the model pack")
         actual = sha256_file(path)
@@ -162,11 +357,94 @@ def verify_files(pack_dir: Path, manifest: PackManifest) -> None:
             )
 
 
-def load_pack(pack_dir: Path, verify: bool = True) -> PackManifest:
+def load_pack(pack_dir: Path, verify: bool | None = True) -> PackManifest:
+    """Read and check pack.json; then ``verify`` True: hash every file; False: the quick check of
+    :func:`check_files_quick` (size and mtime against the install record); None: no file check."""
     manifest = read_manifest(Path(pack_dir))
     if verify:
         verify_files(Path(pack_dir), manifest)
+    elif verify is not None:
+        check_files_quick(Path(pack_dir), manifest)
     return manifest
+
+
+# --------------------------------------------------------------------------- install record
+
+#: Written into an installed pack: the size and mtime (ns) of each file when its sha256 last matched.
+INSTALL_RECORD = ".pixfind-files.json"
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_record(pack_dir: Path) -> dict[str, list[int]]:
+    try:
+        with open(Path(pack_dir) / INSTALL_RECORD, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_MANIFEST_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        return {}
+    return {
+        k: v
+        for k, v in data["files"].items()
+        if isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v)
+    }
+
+
+def record_files(pack_dir: Path, manifest: PackManifest) -> None:
+    """Record the size and mtime of every file of a verified pack, for :func:`check_files_quick`."""
+    pack_dir = Path(pack_dir)
+    record = {"files": {name: _stat_key(pack_member(pack_dir, name)) for name in manifest.files}}
+    path = pack_dir / INSTALL_RECORD
+    tmp = pack_dir / f"{INSTALL_RECORD}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_files_quick(pack_dir: Path, manifest: PackManifest) -> None:
+    """Refuse a pack whose files were changed since they were last verified.
+
+    A file whose size and mtime (ns) still match the install record is trusted as is; any other
+    file (changed, or a pack without a record) is hashed in full and must match pack.json; the
+    record is then brought up to date (when the folder is writable), so the hash runs once.
+    """
+    pack_dir = Path(pack_dir)
+    record = _read_record(pack_dir)
+    hashed = False
+    for name, expected in manifest.files.items():
+        path = pack_member(pack_dir, name)
+        try:
+            key = _stat_key(path)
+        except FileNotFoundError:
+            raise PackError(f"{path}: missing from the model pack") from None
+        except OSError as e:
+            raise PackError(f"{path}: unreadable ({e.strerror or e})") from None
+        if not path.is_file():
+            raise PackError(f"{path}: not a regular file")
+        if record.get(name) == key:
+            continue
+        try:
+            actual = sha256_file(path)
+        except OSError as e:
+            raise PackError(f"{path}: unreadable ({e.strerror or e})") from None
+        if actual != expected:
+            raise PackError(
+                f"{path}: changed since it was installed (sha256 {actual[:12]}… is not {expected[:12]}… "
+                "as pack.json says); the pack is damaged or was tampered with: reinstall it"
+            )
+        hashed = True
+    if hashed or set(record) != set(manifest.files):
+        try:
+            record_files(pack_dir, manifest)
+        except OSError:
+            pass  # a read-only pack: it is hashed again next time, which is correct, only slower
 
 
 def write_manifest(pack_dir: Path, manifest: PackManifest) -> Path:
