@@ -5,6 +5,13 @@ class PixfindError(Exception):
     """An error caused by the user's input or environment, not by a bug in pixfind."""
 
 
+class Cancelled(PixfindError):
+    """A long operation (indexing, a download, an export) was stopped at the user's request."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)
+
+
 class PackError(PixfindError):
     """A model pack is missing, incomplete, corrupt or incompatible."""
 

@@ -56,11 +56,34 @@ def _raw_preview(path: str) -> Image.Image:
     return to_rgb(image)
 
 
+# A photo is never longer than this many times its width (or the reverse): panoramas reach about
+# 10:1. Beyond it, only the middle part is kept. Resizing the short side to the model's input
+# size would otherwise blow the long side up: a 100-byte 1x10000 PNG became 224x2,240,000
+# pixels (2 GB), a 1x8,000,000 one a MemoryError.
+MAX_ASPECT = 20
+
+
+def bounded(image: Image.Image) -> Image.Image:
+    """The image, or its middle part cut to at most MAX_ASPECT:1, so that every later resize stays small."""
+    width, height = image.size
+    if width > height * MAX_ASPECT:
+        keep = height * MAX_ASPECT
+        left = (width - keep) // 2
+        return image.crop((left, 0, left + keep, height))
+    if height > width * MAX_ASPECT:
+        keep = width * MAX_ASPECT
+        top = (height - keep) // 2
+        return image.crop((0, top, width, top + keep))
+    return image
+
+
 def open_upright(path: str, draft_size: int | None = None) -> Image.Image:
-    """An upright 8-bit RGB image of any supported photo file; PixfindError when that is impossible."""
+    """An upright 8-bit RGB image of any supported photo file, cut to at most MAX_ASPECT:1
+    (see bounded); PixfindError when that is impossible. The pixel count is bounded by
+    Pillow's decompression-bomb limit, checked from the header before decoding."""
     if path.lower().endswith(tuple(RAW_EXTENSIONS)):
-        return _raw_preview(path)
-    return load_image(path, draft_size=draft_size)
+        return bounded(_raw_preview(path))
+    return bounded(load_image(path, draft_size=draft_size))
 
 
 def decode(path: str, preprocessor: ImagePreprocessor, thumbnails: ThumbnailCache, fingerprint: str) -> Decoded:

@@ -58,6 +58,7 @@ def find_groups(library: Library, model: str, dim: int, threshold: float = DEFAU
     """Groups of near-duplicates, largest first; each photo with its similarity to the group's first."""
     with library.catalogue.session() as s:
         rows = s.execute(select(Embedding.photo_id, Embedding.vector).where(Embedding.model == model)).all()
+    rows = [r for r in rows if len(r[1]) == dim * 4]  # a damaged blob is dropped when the library opens
     if len(rows) < 2:
         return []
     labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

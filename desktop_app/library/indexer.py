@@ -20,9 +20,9 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from ..encoder import Encoder
-from ..errors import PixfindError
+from ..errors import Cancelled, PixfindError
 from . import decode as decoding
-from .catalogue import Embedding, Photo, SkippedFile, VectorDeletion, path_prefix_range
+from .catalogue import DiskFull, Embedding, Photo, SkippedFile, VectorDeletion, path_prefix_range
 from .fingerprint import fingerprint
 from .library_dir import Library, model_key
 from .metadata import file_wall_clock
@@ -65,6 +65,12 @@ class _Job:
 def _reason(path: str, message: str) -> str:
     """The reason without the path that load_image puts in front of it."""
     return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
+
+
+def _space_needed(photos: int, dim: int) -> int:
+    """A generous estimate of the disk space indexing ``photos`` more photos takes: the vector in
+    the catalogue and in the index, the rows, a thumbnail, plus room for SQLite's journal."""
+    return max(0, photos) * (2 * 4 * dim + 1024 + 24 * 1024) + 8 * 2**20
 
 
 def delete_photos(session, catalogue, photo_ids: Sequence[int]) -> None:
@@ -113,10 +119,14 @@ class Indexer:
             jobs: list[_Job] = []
             try:
                 for folder_id, root in roots:
+                    if self.cancel.is_set():
+                        raise Cancelled("indexing cancelled")
                     jobs += self._plan(folder_id, root, report)
                 self._encode(jobs, vindex, report)
-            except KeyboardInterrupt:
+            except Cancelled:
                 report.interrupted = True
+            except DiskFull as e:  # each batch is its own transaction: what was committed stays
+                raise e.needing(_space_needed(len(jobs) - report.encoded, self.encoder.dim)) from None
             finally:
                 self._save(vindex, report)
         report.seconds = time.perf_counter() - start
@@ -283,7 +293,7 @@ class Indexer:
             batch, failures = [], []
             while inflight:
                 if self.cancel.is_set():
-                    raise KeyboardInterrupt
+                    raise Cancelled("indexing cancelled")
                 job, future = inflight.popleft()
                 submit()
                 t = time.perf_counter()

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image
+
+# Pillow warns on stderr about malformed EXIF ("Tag data larger than file", "Corrupt EXIF data",
+# "Metadata Warning"...): common in real photos, useless on a terminal. What is readable is
+# still read; the warnings themselves are silenced (the filter is process-wide: decoding runs
+# in threads, where catch_warnings is not safe).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+warnings.filterwarnings("ignore", message=r".*(EXIF|Exif|exif)", category=UserWarning, module=r"PIL\.")
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _MAKE, _MODEL, _ORIENTATION, _DATETIME = 0x010F, 0x0110, 0x0112, 0x0132

@@ -70,19 +70,77 @@ STEPS: list[str] = [
         value VARCHAR NOT NULL
     );
     """,
+    # 2: vector lengths indexed, so a damaged vector blob is found without reading every vector.
+    """
+    CREATE INDEX ix_embeddings_model_length ON embeddings (model, length(vector));
+    """,
 ]
 
 LATEST = len(STEPS)
 
+# Disposable parts of the latest schema, recreated (empty) at open when damage removed them;
+# losing them costs at most a rebuild of the vector index or a re-scan.
+STEPS_IF_MISSING = """
+    CREATE TABLE IF NOT EXISTS vector_deletions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model VARCHAR NOT NULL,
+        photo_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS skipped_files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        folder_id INTEGER REFERENCES folders(id) ON DELETE CASCADE,
+        path BLOB NOT NULL UNIQUE,
+        reason VARCHAR NOT NULL,
+        at FLOAT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ix_photos_fingerprint ON photos (fingerprint);
+    CREATE INDEX IF NOT EXISTS ix_photos_folder_id ON photos (folder_id);
+    CREATE INDEX IF NOT EXISTS ix_embeddings_model_seq ON embeddings (model, seq);
+    CREATE INDEX IF NOT EXISTS ix_vector_deletions_model_seq ON vector_deletions (model, seq);
+    CREATE INDEX IF NOT EXISTS ix_embeddings_model_length ON embeddings (model, length(vector));
+"""
 
-def upgrade(conn: sqlite3.Connection, where: str) -> int:
-    """Bring the schema to LATEST; returns the version found before upgrading."""
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+
+def split_statements(script: str) -> list[str]:
+    """A script's statements, split where SQLite says a statement is complete (triggers included)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\r\n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def check_version(found: int, where: str) -> None:
     if found > LATEST:
         raise PixfindError(
             f"{where}: this library was written by a newer pixfind (schema {found}, this one reads up to {LATEST})"
         )
-    for version in range(found + 1, LATEST + 1):
-        # executescript commits first, so each step is wrapped in its own explicit transaction.
-        conn.executescript(f"BEGIN IMMEDIATE; {STEPS[version - 1]}; PRAGMA user_version = {version}; COMMIT;")
+
+
+def upgrade(conn: sqlite3.Connection, where: str) -> int:
+    """Bring the schema to LATEST on a fresh connection (used for new catalogues, e.g. by repair);
+    returns the version found before upgrading. The whole upgrade is one write transaction that
+    reads the version under the write lock, so concurrent callers apply each step once."""
+    conn.isolation_level = None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        check_version(found, where)
+        for version in range(found + 1, LATEST + 1):
+            for statement in split_statements(STEPS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return found

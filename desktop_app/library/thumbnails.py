@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image
 
 SIZE = 256
+TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".tmp"
+STALE_SECONDS = 600
+SWEPT = ".swept"
 
 
 class ThumbnailCache:
@@ -38,7 +42,8 @@ class ThumbnailCache:
         thumb.thumbnail((SIZE, SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+            # Written next to the cache's top folder, so a file a kill leaves is found cheaply.
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=TMP_PREFIX, suffix=TMP_SUFFIX)
             try:
                 with os.fdopen(fd, "wb") as f:
                     thumb.save(f, "JPEG", quality=85)
@@ -49,3 +54,33 @@ class ThumbnailCache:
         except OSError:
             return None
         return name
+
+    def clean_stale(self, all_temporary: bool = False) -> int:
+        """Remove temporary files a killed writer left; returns how many.
+
+        ``all_temporary`` (the caller holds the library's writer lock, so no thumbnail is being
+        written) removes every one; otherwise only those untouched for STALE_SECONDS.
+        """
+        removed = 0
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return 0
+        now = time.time()
+        candidates = [e.path for e in entries if e.name.endswith(TMP_SUFFIX)]
+        sweep_marker = self.directory / SWEPT
+        if all_temporary and not sweep_marker.exists():
+            # Once per cache: earlier versions wrote temporary files inside the sub-folders.
+            candidates += [str(p) for p in self.directory.glob(f"*/*{TMP_SUFFIX}")]
+            try:
+                sweep_marker.touch()
+            except OSError:
+                pass
+        for path in candidates:
+            try:
+                if all_temporary or now - os.stat(path).st_mtime > STALE_SECONDS:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                pass
+        return removed

@@ -11,6 +11,7 @@ file is missing, stale or corrupt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -23,11 +24,45 @@ from sqlalchemy import func, select
 
 from .catalogue import Catalogue, Embedding, VectorDeletion
 
-FORMAT = 1
+FORMAT = 2  # 2: the marker records the index file's blake2b checksum
 M = 16
 EF_CONSTRUCTION = 200
 EF_SEARCH = 128
 MIN_CAPACITY = 1024
+
+
+CHUNK = 1 << 20
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """blake2b of a file, read in chunks."""
+    digest = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def marker_shape_problem(marker: dict) -> str | None:
+    """What is wrong with a marker's fields (types and ranges), or None."""
+    checks = {
+        "seq": lambda v: _is_int(v) and v >= 0,
+        "count": lambda v: _is_int(v) and v >= 0,
+        "file_size": lambda v: _is_int(v) and v > 0,
+        "file": lambda v: isinstance(v, str) and v == os.path.basename(v) and v.endswith(".hnsw") and not v.startswith("."),
+        "checksum": lambda v: isinstance(v, str) and len(v) == 64,
+        "deleted": lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
+    }
+    for key, ok in checks.items():
+        if key not in marker:
+            return f"its marker has no {key!r}"
+        if not ok(marker[key]):
+            return f"its marker has an invalid {key!r}"
+    return None
 
 
 class IndexWriteError(OSError):
@@ -79,38 +114,51 @@ class VectorIndex:
         return marker if isinstance(marker, dict) else None
 
     def health(self, catalogue: Catalogue) -> str:
-        """A one-line description of the saved index against the catalogue, without loading it."""
+        """A one-line description of the saved index against the catalogue, without loading it
+        (the file's checksum is verified: that is what makes "ok" true)."""
         marker = self.read_marker()
         if marker is None:
+            if self.marker_path.exists():
+                return "needs a rebuild: its marker is unreadable (rebuilt on the next search or index run)"
             return "no index file yet (built on the next search or index run)"
-        problem = self._marker_problem(marker)
+        problem = self._marker_problem(marker, verify=True)
         if problem:
-            return f"needs a rebuild: {problem}"
+            return f"needs a rebuild: {problem} (rebuilt on the next search or index run)"
         with catalogue.session() as s:
             pending = s.scalar(
                 select(func.count()).select_from(Embedding).where(Embedding.model == self.model, Embedding.seq > marker["seq"])
             )
-        size = os.path.getsize(self.directory / marker["file"])
+        size = marker["file_size"]
         state = f"ok, {marker['count']} vectors, {size / 2**20:.1f} MiB"
         return state + (f", {pending} changes to apply on next open" if pending else "")
 
-    def _marker_problem(self, marker: dict) -> str | None:
+    def _marker_problem(self, marker: dict, verify: bool = False) -> str | None:
         expected = {"format": FORMAT, "model": self.model, "dim": self.dim, "catalogue": self.catalogue_id}
         for key, value in expected.items():
             if marker.get(key) != value:
                 return f"it was made for another {key}"
-        path = self.directory / str(marker.get("file", ""))
-        if not path.is_file():
-            return "the index file is missing"
-        if path.stat().st_size != marker.get("file_size"):
-            return "the index file has the wrong size (truncated or replaced)"
+        problem = marker_shape_problem(marker)
+        if problem:
+            return problem
+        path = self.directory / marker["file"]
+        try:
+            if not path.is_file():
+                return "the index file is missing"
+            if path.stat().st_size != marker["file_size"]:
+                return "the index file has the wrong size (truncated or replaced)"
+            if verify and file_checksum(path) != marker["checksum"]:
+                return "the index file is corrupt (it does not match its checksum)"
+        except OSError as e:
+            return f"the index file cannot be read ({e.strerror or e})"
         return None
 
     def _load(self) -> str | None:
         marker = self.read_marker()
         if marker is None:
             return "there was no index" if not self.marker_path.exists() else "its marker is unreadable"
-        problem = self._marker_problem(marker)
+        # hnswlib trusts its file completely (bad links crash the process): it only ever reads
+        # bytes whose checksum was just verified.
+        problem = self._marker_problem(marker, verify=True)
         if problem:
             return problem
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -122,15 +170,21 @@ class VectorIndex:
         index.set_num_threads(self.threads)
         ids = set(index.get_ids_list())
         self.index = index
-        self.seq = int(marker["seq"])
-        self.deleted = set(marker.get("deleted", [])) & ids
+        self.seq = marker["seq"]
+        self.deleted = set(marker["deleted"]) & ids
         self.live = ids - self.deleted
         self.dirty = False
         return None
 
     def _catalogue_ids(self, catalogue: Catalogue) -> set[int]:
         with catalogue.session() as s:
-            return set(s.scalars(select(Embedding.photo_id).where(Embedding.model == self.model)))
+            return set(
+                s.scalars(
+                    select(Embedding.photo_id).where(
+                        Embedding.model == self.model, func.length(Embedding.vector) == self.dim * 4
+                    )
+                )
+            )
 
     def _vectors_since(self, catalogue: Catalogue, seq: int, chunk: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """(labels, vectors, max seq) chunks of the model's embeddings changed after seq."""
@@ -142,9 +196,13 @@ class VectorIndex:
                 .execution_options(yield_per=chunk)
             )
             for rows in result.partitions(chunk):
+                last = rows[-1][2]
+                rows = [r for r in rows if len(r[1]) == self.dim * 4]  # damaged blobs: see Library
+                if not rows:
+                    continue
                 labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
                 vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
-                yield labels, vectors, rows[-1][2]
+                yield labels, vectors, last
 
     # ------------------------------------------------------------------ changes
 
@@ -160,7 +218,7 @@ class VectorIndex:
     def rebuild(self, catalogue: Catalogue) -> None:
         with catalogue.session() as s:
             count = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
-            self.seq = int(catalogue.get_meta(s, "seq", "0"))
+            self.seq = catalogue.current_seq(s)
         self._new_index(int(count * 1.25))
         for labels, vectors, _ in self._vectors_since(catalogue, 0):
             self._add(labels, vectors)
@@ -169,7 +227,7 @@ class VectorIndex:
     def catch_up(self, catalogue: Catalogue) -> int:
         """Apply the catalogue's changes after self.seq; returns how many vectors changed."""
         with catalogue.session() as s:
-            latest = int(catalogue.get_meta(s, "seq", "0"))
+            latest = catalogue.current_seq(s)
             if latest == self.seq:
                 return 0
             gone = list(
@@ -218,6 +276,7 @@ class VectorIndex:
             if actual != expected:
                 raise IndexWriteError(f"only {actual} of {expected} bytes could be written (is the disk full?)")
             _fsync(tmp_index)
+            checksum = file_checksum(tmp_index)
             marker = {
                 "format": FORMAT,
                 "model": self.model,
@@ -228,6 +287,7 @@ class VectorIndex:
                 "deleted": sorted(self.deleted),
                 "file": os.path.basename(tmp_index),
                 "file_size": actual,
+                "checksum": checksum,
             }
             fd, tmp_marker = tempfile.mkstemp(dir=self.directory, prefix=f".{self.model}.", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -10,6 +10,21 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .indexer import IndexReport, Indexer
+from .library_dir import LibraryBusy
+
+RETRY_SECONDS = 1.0
+
+
+def _run_when_free(make_indexer: Callable[[], Indexer], stop: threading.Event) -> IndexReport | None:
+    """One indexing pass, waiting while another process holds the library's writer lock (a
+    long `pixfind index`, the window). The pass scans after it gets the lock, so every change
+    seen meanwhile is included. None if stopped while waiting."""
+    while not stop.is_set():
+        try:
+            return make_indexer().run(None)
+        except LibraryBusy:
+            stop.wait(RETRY_SECONDS)
+    return None
 
 
 class _Changed(FileSystemEventHandler):
@@ -43,13 +58,17 @@ def watch(
         observer.schedule(handler, folder, recursive=True)
     observer.start()
     try:
-        on_report(make_indexer().run(None))
+        report = _run_when_free(make_indexer, stop)
+        if report is not None:
+            on_report(report)
         while not stop.is_set():
             if not changed.is_set() or time.monotonic() - handler.last < settle:
                 stop.wait(0.2)
                 continue
             changed.clear()
-            on_report(make_indexer().run(None))
+            report = _run_when_free(make_indexer, stop)
+            if report is not None:
+                on_report(report)
     finally:
         observer.stop()
         observer.join()
