@@ -1,14 +1,26 @@
-"""Run configuration: task defaults <- a YAML file <- dotted command-line overrides (``optim.lr=1e-5``)."""
+"""Run configuration: typed task defaults <- a YAML file <- dotted command-line overrides (``optim.lr=1e-5``).
+
+Each task's settings are a tree of frozen dataclasses, one per section. A YAML file and each
+override are checked against that tree (unknown keys, mappings where values belong, ``${...}``
+interpolations) and merged into it by OmegaConf, which converts and type-checks the values.
+Configs are untrusted input: every problem is one line naming the file (or the override) and
+the dotted key.
+"""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import re
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from desktop_app.errors import PixfindError
+from desktop_app.errors import PixfindError, one_line
 
 
 class _Loader(yaml.SafeLoader):
@@ -25,54 +37,219 @@ _Loader.add_implicit_resolver(
 def _yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
-_MODEL = {"arch": None, "pretrained": None, "checkpoint": None, "grad_checkpointing": False, "patch_dropout": 0.0}
-_TRAIN = {"epochs": 3, "max_steps": None, "grad_clip": 1.0, "precision": "bf16", "log_every": 50, "eval_every": 0,
-          "patience": 50, "checkpoint_every": 1000, "seed": 0, "output_dir": "runs/run", "device": "auto", "progress": True}
-_OPTIM = {"lr": 1e-6, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0, "min_lr": 1e-7,
-          "proxy_lr_mult": 100.0}
-_EVAL = {"folder": None, "gpr1200": None, "instre": None, "cub": None, "revisited": [], "knn_train": None, "knn_val": None,
-         "zero_shot": None, "captions": None, "captions_root": None, "metric": "i2i_map", "batch_size": 128}
-_AUG = {"resize_ratio": 1.125, "hflip": True, "color_jitter": 0.4}
 
-DEFAULTS: dict[str, dict] = {
-    "gpr-ft": {
-        "model": _MODEL, "train": _TRAIN, "optim": _OPTIM, "eval": _EVAL,
-        "data": {"train": [], "batch_size": 128, "workers": 4, "augment": _AUG},
-        "loss": {"scale": 30.0, "margin": 0.1},
-    },
-    "mcip": {
-        "model": _MODEL, "train": _TRAIN, "optim": _OPTIM, "eval": _EVAL,
-        "data": {"train": [], "pseudo_captions": [], "batch_size": 128, "workers": 4, "augment": _AUG},
-        "loss": {"scale": 30.0, "margin": 0.1, "class_weight": 0.75, "caption_weight": 0.25, "hard_weight": 0.1},
-    },
-    "realign": {
-        "model": _MODEL, "optim": {**_OPTIM, "lr": 1e-5, "weight_decay": 0.2, "betas": [0.9, 0.98], "eps": 1e-6, "min_lr": 0.0},
-        "train": {**_TRAIN, "epochs": 1, "eval_every": 0, "patience": 0},
-        "eval": {**_EVAL, "metric": "t2i_r5"},
-        "data": {"captions": [], "batch_size": 16384, "workers": 4, "feature_cache": None, "feature_batch_size": 256},
-        "loss": {"type": "auto"},
-        "realign": {"unlocked_text_tensors": 16},
-    },
-    "pseudo-captions": {
-        "model": _MODEL,
-        "data": {"images": [], "corpus": None, "output": None, "corpus_cache": None, "batch_size": 256, "workers": 4},
-        "retrieval": {"top_k": 20, "threshold": 0.27},
-        "train": {"device": "auto", "progress": True},
-    },
+def _at_least(low: int, default: int):
+    return field(default=default, metadata={"min": low})
+
+
+def _one_of(default: str, *choices: str):
+    return field(default=default, metadata={"choices": (default, *choices)})
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    arch: str | None = None  # open_clip architecture or a model-config .json
+    pretrained: str | None = None
+    checkpoint: str | None = None
+    grad_checkpointing: bool = False
+    patch_dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = _at_least(1, 3)
+    max_steps: int | None = None
+    grad_clip: float | None = 1.0
+    precision: str = _one_of("bf16", "fp32")
+    log_every: int = _at_least(1, 50)
+    eval_every: int = _at_least(0, 0)  # steps; 0 = at the end of each epoch
+    patience: int = _at_least(0, 50)  # evaluations without gain; 0 = never stop early
+    checkpoint_every: int = _at_least(0, 1000)
+    seed: int = 0
+    output_dir: str = "runs/run"
+    device: str = "auto"
+    progress: bool = True  # progress bars, when stderr is a terminal
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    lr: float = 1e-6
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    warmup_steps: int = _at_least(0, 0)
+    min_lr: float = 1e-7
+    proxy_lr_mult: float = 100.0  # learning-rate multiplier of the ArcFace class proxies
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    folder: str | None = None
+    gpr1200: str | None = None
+    instre: str | None = None
+    cub: str | None = None
+    revisited: list[str] = field(default_factory=list)
+    knn_train: str | None = None
+    knn_val: str | None = None
+    zero_shot: str | None = None
+    captions: str | None = None
+    captions_root: str | None = None
+    metric: str = "i2i_map"
+    batch_size: int = _at_least(1, 128)
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    resize_ratio: float = 1.125
+    hflip: bool = True
+    color_jitter: float = 0.4
+
+
+class _Entry:
+    def spec(self) -> dict:
+        """The entry as the data readers take it: only the keys that are set."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class LabelledSet(_Entry):
+    """One labelled data set: ``{imagefolder: DIR}`` or ``{manifest: FILE, root: DIR}``."""
+
+    imagefolder: str | None = None
+    manifest: str | None = None
+    root: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptionSet(_Entry):
+    """Image-caption pairs: ``{manifest: FILE, root: DIR}`` or ``{webdataset: PATTERN}``."""
+
+    manifest: str | None = None
+    root: str | None = None
+    webdataset: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    train: list[LabelledSet] = field(default_factory=list)
+    batch_size: int = _at_least(1, 128)
+    workers: int = _at_least(0, 4)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+
+
+@dataclass(frozen=True)
+class MCIPData(LabelledData):
+    pseudo_captions: list[str] = field(default_factory=list)  # JSONL files of `pixfind train pseudo-captions`
+
+
+@dataclass(frozen=True)
+class CaptionData:
+    captions: list[CaptionSet] = field(default_factory=list)
+    batch_size: int = _at_least(1, 16384)
+    workers: int = _at_least(0, 4)
+    feature_cache: str | None = None
+    feature_batch_size: int = _at_least(1, 256)
+
+
+@dataclass(frozen=True)
+class PseudoCaptionData:
+    images: list[LabelledSet] = field(default_factory=list)
+    corpus: str | None = None
+    output: str | None = None
+    corpus_cache: str | None = None
+    batch_size: int = _at_least(1, 256)
+    workers: int = _at_least(0, 4)
+
+
+@dataclass(frozen=True)
+class ArcFaceSettings:
+    scale: float = 30.0
+    margin: float = 0.1
+
+
+@dataclass(frozen=True)
+class MCIPLossSettings(ArcFaceSettings):
+    class_weight: float = 0.75
+    caption_weight: float = 0.25
+    hard_weight: float = 0.1
+
+
+@dataclass(frozen=True)
+class ContrastiveLossSettings:
+    type: str = _one_of("auto", "clip", "siglip")  # auto: sigmoid when the model has a logit bias
+
+
+@dataclass(frozen=True)
+class RealignSettings:
+    unlocked_text_tensors: int = _at_least(0, 16)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    top_k: int = _at_least(1, 20)
+    threshold: float = 0.27
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    device: str = "auto"
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class GPRFTConfig:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    data: LabelledData = field(default_factory=LabelledData)
+    loss: ArcFaceSettings = field(default_factory=ArcFaceSettings)
+
+
+@dataclass(frozen=True)
+class MCIPConfig(GPRFTConfig):
+    data: MCIPData = field(default_factory=MCIPData)
+    loss: MCIPLossSettings = field(default_factory=MCIPLossSettings)
+
+
+@dataclass(frozen=True)
+class RealignConfig:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(epochs=1, patience=0))
+    optim: OptimSettings = field(
+        default_factory=lambda: OptimSettings(lr=1e-5, weight_decay=0.2, betas=[0.9, 0.98], eps=1e-6, min_lr=0.0)
+    )
+    eval: EvalSettings = field(default_factory=lambda: EvalSettings(metric="t2i_r5"))
+    data: CaptionData = field(default_factory=CaptionData)
+    loss: ContrastiveLossSettings = field(default_factory=ContrastiveLossSettings)
+    realign: RealignSettings = field(default_factory=RealignSettings)
+
+
+@dataclass(frozen=True)
+class PseudoCaptionsConfig:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: PseudoCaptionData = field(default_factory=PseudoCaptionData)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    train: DeviceSettings = field(default_factory=DeviceSettings)
+
+
+TASKS: dict[str, type] = {
+    "gpr-ft": GPRFTConfig,
+    "mcip": MCIPConfig,
+    "realign": RealignConfig,
+    "pseudo-captions": PseudoCaptionsConfig,
 }
+TrainingConfig = GPRFTConfig | MCIPConfig | RealignConfig | PseudoCaptionsConfig
 
 
-def _merge(base: dict, update: dict, where: str) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if key not in base:
-            known = ", ".join(sorted(base))
-            raise PixfindError(f"unknown setting {where}{key} (known here: {known})")
-        if isinstance(base[key], dict) and base[key] and isinstance(value, dict):
-            out[key] = _merge(base[key], value, f"{where}{key}.")
-        else:
-            out[key] = value
-    return out
+# ----------------------------------------------------------------------------- loading
 
 
 def parse_override(text: str) -> dict:
@@ -93,27 +270,25 @@ def parse_override(text: str) -> dict:
     return out
 
 
-def load_config(task: str, path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    if task not in DEFAULTS:
-        raise PixfindError(f"unknown task {task!r} (choose {', '.join(DEFAULTS)})")
-    cfg = copy.deepcopy(DEFAULTS[task])
+def load_config(task: str, path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:
+    """The settings of ``task``: its defaults, then the YAML file ``path``, then each override in turn."""
+    if task not in TASKS:
+        raise PixfindError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
+    schema = TASKS[task]
+    node = OmegaConf.structured(schema)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise PixfindError(f"{path}: config file not found")
-        try:
-            loaded = _yaml(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise PixfindError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise PixfindError(f"{path}: a config must be a mapping of sections")
-        loaded.pop("task", None)
-        cfg = _merge(cfg, loaded, "")
+        node = _merge(node, schema, _read(Path(path)), str(path))
     for text in overrides:
-        cfg = _merge(cfg, parse_override(text), "")
-    if not cfg["model"]["arch"]:
+        node = _merge(node, schema, parse_override(text), f"override {text!r}")
+    cfg = OmegaConf.to_object(node)
+    if not cfg.model.arch:
         raise PixfindError("no model: set model.arch (and model.pretrained or model.checkpoint)")
     return cfg
+
+
+def to_dict(cfg: TrainingConfig) -> dict:
+    """Plain nested dicts and lists, e.g. to write next to a run."""
+    return dataclasses.asdict(cfg)
 
 
 def find_shipped_config(name: str) -> Path:
@@ -124,3 +299,74 @@ def find_shipped_config(name: str) -> Path:
         shipped = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
         raise PixfindError(f"{name}: no such config file or shipped config (shipped: {shipped})")
     return candidate
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise PixfindError(f"{path}: config file not found")
+    try:
+        loaded = _yaml(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise PixfindError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise PixfindError(f"{path}: a config must be a mapping of sections")
+    loaded.pop("task", None)  # names the command the file is for; the command already chose
+    return loaded
+
+
+def _merge(node, schema: type, data: dict, source: str):
+    _check_shape(schema, data, "", source)
+    try:
+        node = OmegaConf.merge(node, data)
+        _check_limits(OmegaConf.to_object(node), "", source)
+    except OmegaConfBaseException as e:
+        where = f"{e.full_key}: " if e.full_key else ""
+        raise PixfindError(f"{source}: {where}{one_line(str(e.msg or e).splitlines()[0])}") from None
+    return node
+
+
+def _check_shape(schema: type, data: Any, where: str, source: str) -> None:
+    """Every key known, mappings and lists where the schema has them, no interpolation."""
+    if not isinstance(data, dict):
+        raise PixfindError(f"{source}: {where or 'the config'} must be a mapping of settings")
+    hints = typing.get_type_hints(schema)
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in hints:
+            raise PixfindError(f"{source}: unknown setting {path} (known here: {', '.join(sorted(hints))})")
+        _check_value(hints[key], value, path, source)
+
+
+def _check_value(hint, value: Any, path: str, source: str) -> None:
+    if value is None and dataclasses.is_dataclass(hint):
+        raise PixfindError(f"{source}: section {path} is empty; give it settings or leave it out")
+    if value is None:
+        return  # OmegaConf refuses None where a value is required, naming the key
+    if dataclasses.is_dataclass(hint):
+        _check_shape(hint, value, path, source)
+    elif typing.get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise PixfindError(f"{source}: {path} must be a list")
+        (item,) = typing.get_args(hint)
+        for i, v in enumerate(value):
+            _check_value(item, v, f"{path}[{i}]", source)
+    elif isinstance(value, (dict, list)):
+        raise PixfindError(f"{source}: {path} must be a single value, not a {type(value).__name__}")
+    elif isinstance(value, str) and "${" in value:
+        # OmegaConf would resolve it (e.g. ${oc.env:NAME} reads the environment): a config is data only.
+        raise PixfindError(f"{source}: {path}: ${{...}} interpolations are not allowed")
+
+
+def _check_limits(cfg, where: str, source: str) -> None:
+    for f in dataclasses.fields(cfg):
+        value, path = getattr(cfg, f.name), f"{where}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_limits(value, path + ".", source)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    _check_limits(item, f"{path}[{i}].", source)
+        elif "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise PixfindError(f"{source}: {path} is {value!r}; choose {', '.join(f.metadata['choices'])}")
+        elif "min" in f.metadata and value < f.metadata["min"]:
+            raise PixfindError(f"{source}: {path} is {value}; it must be at least {f.metadata['min']}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import platform
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,11 +11,13 @@ import open_clip
 import torch
 
 import desktop_app
+from desktop_app import model_store
 from desktop_app.errors import PixfindError
-from desktop_app.pack import PRECISIONS, PackManifest, sha256_file, write_manifest
+from desktop_app.pack import PRECISIONS, PackManifest, sha256_file
 
 from .onnx_export import convert_precision, export_towers
 from .open_clip_models import build_model, eval_transform, resolve_arch
+from .pack_builder import PackBuilder, build_and_install
 from .preprocess_settings import image_settings_from_model
 from .tokenizer_export import open_clip_tokenizer, write_tokenizer
 from .verify import Verification, verify_pack
@@ -41,15 +41,13 @@ def export_pack(
     source_extra: dict | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> tuple[PackManifest, Verification]:
-    """Export, write and verify a pack in a scratch directory, then move it to ``out_dir``.
+    """Export, write and verify a pack (see :class:`~model_training.pack_builder.PackBuilder`).
 
-    ``out_dir`` must not exist yet: a failed export leaves nothing behind.
+    ``out_dir`` must not exist yet: a failed export, or one that fails verification, leaves nothing behind.
     """
     if precision not in PRECISIONS:
         raise PixfindError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise PixfindError(f"{out_dir}: already exists; choose another output directory or remove it")
+    pack = PackBuilder(out_dir)  # refuses an existing out_dir before a large model is built
     # The tokenizer first: a missing tokenizer file should fail before a large model is built.
     arch_name, model_cfg = resolve_arch(arch)
     tokenizer = open_clip_tokenizer(model_cfg, arch_name, tokenizer_path)
@@ -59,17 +57,14 @@ def export_pack(
     image = image_settings_from_model(model)
     preprocess = eval_transform(model)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
-        work = Path(tmp) / "pack"
-        work.mkdir()
+    with pack:
         log("exporting the image and text towers to ONNX")
-        visual, textual = export_towers(model, image.size, tokenizer.context_length, work)
+        visual, textual = export_towers(model, image.size, tokenizer.context_length, pack.dir)
         if precision != "fp32":
             log(f"converting to {precision}")
             convert_precision(visual, precision)
             convert_precision(textual, precision)
-        text = write_tokenizer(tokenizer, work)
+        text = write_tokenizer(tokenizer, pack.dir)
         source = {
             "architecture": loaded.arch,
             "pretrained": pretrained,
@@ -95,18 +90,53 @@ def export_pack(
             },
             description=f"{loaded.arch} exported from {pretrained or (Path(checkpoint).name if checkpoint else 'random weights')}",
         )
-        write_manifest(work, manifest)
         log("verifying the pack against open_clip")
-        result = verify_pack(work, model, preprocess, tokenizer, precision)
-        manifest.verification = result.as_dict()
-        write_manifest(work, manifest)
+        result = verify_pack(pack.open(manifest), model, preprocess, tokenizer, precision)
         if not result.passed:
             raise PixfindError(
                 f"pack verification failed: worst cosine to open_clip is {result.visual_min_cosine:.6f} (image) / "
                 f"{result.textual_min_cosine:.6f} (text), below {result.bound} for {precision}"
             )
-        shutil.move(str(work), str(out_dir))
+        manifest.verification = result.as_dict()
+        pack.finish(manifest)
     return manifest, result
+
+
+def export_and_install(
+    arch: str,
+    *,
+    pretrained: str | None,
+    checkpoint: Path | None,
+    tokenizer: Path | None,
+    precision: str,
+    name: str | None,
+    output: Path | None,
+    replace: bool,
+    source_extra: dict | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Export a pack to ``output``, or install it in the model store when no output is given.
+
+    Returns the pack's folder. ``log`` receives each step and the outcome as one line of text.
+    """
+    log = log or (lambda _msg: None)
+    if name:
+        model_store.check_name(name)
+
+    def build(target: Path) -> tuple[PackManifest, Verification]:
+        manifest, result = export_pack(arch, target, pretrained=pretrained, checkpoint=checkpoint, tokenizer_path=tokenizer,
+                                       precision=precision, name=name, source_extra=source_extra, log=log)
+        log(f"verified against open_clip on {result.images} images and {result.captions} captions: worst cosine "
+            f"image {result.visual_min_cosine:.6f}, text {result.textual_min_cosine:.6f} (bound {result.bound})")
+        return manifest, result
+
+    if output is not None:
+        manifest, _ = build(Path(output))
+        log(f"wrote model pack {manifest.name} to {output}")
+        return Path(output)
+    installed, (manifest, _) = build_and_install(build, replace=replace)
+    log(f"installed model {installed.name} ({manifest.embedding_dim}-d, {precision}) at {installed.path}")
+    return installed.path
 
 
 def _onnxruntime_version() -> str:

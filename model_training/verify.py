@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,6 +10,8 @@ from PIL import Image
 
 from desktop_app.encoder import Encoder
 from desktop_app.errors import PixfindError
+
+from .pack_builder import min_cosine
 
 # Worst per-sample cosine between the pack's embeddings and open_clip's, by precision.
 # fp16 keeps ~3 significant digits per activation; over a ViT's depth that lands near 1e-4
@@ -75,27 +76,20 @@ def random_images(count: int = 8, seed: int = 0) -> list[Image.Image]:
     return images
 
 
-def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
-
-
-def verify_pack(pack_dir: Path, model: torch.nn.Module, preprocess, tokenizer, precision: str) -> Verification:
-    """Embed the same images and captions with open_clip and with the app's encoder."""
+def verify_pack(encoder: Encoder, model: torch.nn.Module, preprocess, tokenizer, precision: str) -> Verification:
+    """Embed the same images and captions with open_clip and with the app's encoder of the pack."""
     images = random_images()
     with torch.no_grad():
         ref_img = model.encode_image(torch.stack([preprocess(im) for im in images]), normalize=True).numpy()
         ref_txt = model.encode_text(tokenizer(CAPTIONS), normalize=True).numpy()
-    encoder = Encoder(pack_dir, providers=["CPUExecutionProvider"])
     got_img = encoder.encode_images(images)
     got_txt = encoder.encode_texts(CAPTIONS)
     for kind, got in (("visual", got_img), ("textual", got_txt)):
         if not np.isfinite(got).all():
-            raise PixfindError(f"{pack_dir}: the {kind} tower produces NaN or infinite values")
+            raise PixfindError(f"{encoder.pack_dir}: the {kind} tower produces NaN or infinite values")
     return Verification(
-        visual_min_cosine=_min_cosine(ref_img, got_img),
-        textual_min_cosine=_min_cosine(ref_txt, got_txt),
+        visual_min_cosine=min_cosine(ref_img, got_img),
+        textual_min_cosine=min_cosine(ref_txt, got_txt),
         bound=MIN_COSINE[precision],
         images=len(images),
         captions=len(CAPTIONS),

@@ -18,6 +18,7 @@ from model_training.verify import MIN_COSINE
 
 from .conftest import TINY_CONFIG
 
+
 def test_tiny_pack_is_complete_and_verified(tiny_pack, tiny_checkpoint):
     manifest = load_pack(tiny_pack, verify=True)
     assert {p.name for p in tiny_pack.iterdir()} == {"visual.onnx", "textual.onnx", "tokenizer.json", "pack.json"}
@@ -153,3 +154,59 @@ def test_export_command_bad_checkpoint_prints_one_line(tmp_path):
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("pixfind: error: ") and "bad.pth" in lines[-1]
     assert "Traceback" not in run.stderr
+
+
+def test_export_failing_verification_leaves_nothing_behind(tmp_path, tiny_checkpoint, monkeypatch):
+    from model_training import verify
+
+    monkeypatch.setitem(verify.MIN_COSINE, "fp32", 1.01)  # no pack can pass this
+    with pytest.raises(PixfindError, match="pack verification failed"):
+        export_pack(str(TINY_CONFIG), tmp_path / "pack", checkpoint=tiny_checkpoint)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_and_install_reports_through_log_and_cleans_killed_exports(tmp_path, tiny_checkpoint, pixfind_home, monkeypatch):
+    from desktop_app import model_store, paths
+    from model_training import verify
+    from model_training.export import export_and_install
+
+    models = paths.models_dir()
+    models.mkdir(parents=True, exist_ok=True)
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    stale = models / f".export-{int(killed.stdout)}-abc"  # its process is gone (SIGKILL mid-export)
+    (stale / "pack").mkdir(parents=True)
+    lines = []
+    bound = verify.MIN_COSINE["fp32"]
+    monkeypatch.setitem(verify.MIN_COSINE, "fp32", 1.01)
+    with pytest.raises(PixfindError, match="pack verification failed"):
+        export_and_install(str(TINY_CONFIG), pretrained=None, checkpoint=tiny_checkpoint, tokenizer=None, precision="fp32",
+                           name="tiny-x", output=None, replace=False, log=lines.append)
+    assert list(models.iterdir()) == []  # neither the failed export nor the killed one's scratch
+    monkeypatch.setitem(verify.MIN_COSINE, "fp32", bound)
+    path = export_and_install(str(TINY_CONFIG), pretrained=None, checkpoint=tiny_checkpoint, tokenizer=None,
+                              precision="fp32", name="tiny-x", output=None, replace=False, log=lines.append)
+    assert path == models / "tiny-x" and model_store.get("tiny-x").manifest.precision == "fp32"
+    assert [p.name for p in models.iterdir()] == ["tiny-x"]
+    assert any("worst cosine" in line for line in lines) and lines[-1].startswith("installed model tiny-x (64-d, fp32)")
+
+
+def test_stale_scratch_folders_are_told_by_their_process_or_age(tmp_path):
+    import os
+    import time
+
+    from model_training.pack_builder import clean_stale_scratch
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    folders = {name: tmp_path / name for name in (f".export-{int(gone.stdout)}-a", f".export-{os.getpid()}-b",
+                                                   ".export-old", ".export-new", "kept-pack")}
+    for path in folders.values():
+        path.mkdir()
+    hours_ago = time.time() - 2 * 3600
+    os.utime(folders[".export-old"], (hours_ago, hours_ago))
+    os.utime(folders["kept-pack"], (hours_ago, hours_ago))
+    removed = clean_stale_scratch(tmp_path)
+    expected = {f".export-{int(gone.stdout)}-a", ".export-old"}
+    if os.name != "posix":  # the owner cannot be probed there: age alone decides
+        expected = {".export-old"}
+    assert {p.name for p in removed} == expected
+    assert {p.name for p in tmp_path.iterdir()} == set(folders) - expected

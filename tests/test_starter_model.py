@@ -51,9 +51,9 @@ def starter(tmp_path_factory):
 
 
 def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
+    from model_training.pack_builder import min_cosine
+
+    return min_cosine(a, b)
 
 
 def test_pack_is_a_verified_starter_pack(starter):
@@ -133,3 +133,14 @@ def test_text_onnx_int8_stays_close_to_torch_fp32(starter):
     assert _min_cosine(reference, got) >= MIN_TEXT_INT8_COSINE
     assert manifest.verification["textual_int8_min_cosine"] >= MIN_TEXT_INT8_COSINE
     assert manifest.verification["visual_min_cosine"] >= MIN_VISUAL_COSINE
+
+
+def test_a_build_that_fails_its_check_leaves_nothing_behind(starter, tmp_path, monkeypatch):
+    """The starter build goes through the export's pack builder: a failed check removes the scratch folder."""
+    from desktop_app.errors import PixfindError
+    from model_training.starter import build
+
+    monkeypatch.setattr(build, "TEXT_INT8_MIN_COSINE", 1.01)  # no int8 tower can pass this
+    with pytest.raises(PixfindError, match="int8 text tower drifts"):
+        build.build_starter_pack(tmp_path / "starter")
+    assert list(tmp_path.iterdir()) == []

@@ -143,3 +143,20 @@ def test_eval_knn_and_zero_shot_agree_between_checkpoint_and_pack(tmp_path, fold
         assert on_pack[k] == pytest.approx(on_torch[k], abs=1 / 24 + 1e-9)
     assert main(["eval", "--pack", str(tiny_pack)]) == 1
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_pipelines_read_the_config_and_never_write_it(tmp_path, folder, tiny_checkpoint):
+    import copy
+
+    from model_training import pipelines
+    from model_training.config import load_config
+
+    out = tmp_path / "run"
+    cfg = load_config("gpr-ft", None, [*common(tiny_checkpoint, out), f"data.train=[{{imagefolder: {folder}}}]", "train.epochs=1"])
+    before = copy.deepcopy(cfg)
+    pipelines.run_gpr_ft(cfg, log=lambda _msg: None)
+    assert cfg == before
+    # the task is an argument of the run, recorded beside it; the file loads again as the same settings
+    written = json.loads((out / "config.json").read_text())
+    assert written["task"] == "gpr-ft"
+    assert load_config("gpr-ft", out / "config.json") == cfg

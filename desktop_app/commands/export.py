@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import click
 
-from .. import model_store, paths
 from ..pack import PRECISIONS
 from ._common import console, import_training
 
@@ -24,41 +21,20 @@ def export_and_install(
     output: Path | None,
     replace: bool,
     source_extra: dict | None = None,
-):
-    """Export a pack to ``output``, or into the model store when no output is given."""
-    export = import_training("export")
-    if name:
-        model_store.check_name(name)
-    scratch = None
-    if output is None:
-        paths.models_dir().mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(dir=paths.models_dir(), prefix=".export-"))
-    target = output if output is not None else scratch / "pack"
-    try:
-        manifest, result = export.export_pack(
-            arch,
-            target,
-            pretrained=pretrained,
-            checkpoint=checkpoint,
-            tokenizer_path=tokenizer,
-            precision=precision,
-            name=name,
-            source_extra=source_extra,
-            log=lambda msg: console.print(f"[dim]{msg}[/dim]"),
-        )
-        console.print(
-            f"verified against open_clip on {result.images} images and {result.captions} captions: worst cosine "
-            f"image {result.visual_min_cosine:.6f}, text {result.textual_min_cosine:.6f} (bound {result.bound})"
-        )
-        if output is not None:
-            console.print(f"wrote model pack [bold]{manifest.name}[/bold] to {output}")
-            return output
-        installed = model_store.install(target, manifest.name, replace=replace, move=True)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    console.print(f"installed model [bold]{installed.name}[/bold] ({manifest.embedding_dim}-d, {precision}) at {installed.path}")
-    return installed.path
+) -> Path:
+    """model_training.export.export_and_install, printing its steps and outcome."""
+    return import_training("export").export_and_install(
+        arch,
+        pretrained=pretrained,
+        checkpoint=checkpoint,
+        tokenizer=tokenizer,
+        precision=precision,
+        name=name,
+        output=output,
+        replace=replace,
+        source_extra=source_extra,
+        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
+    )
 
 
 def precision_option(default: str = "fp32"):

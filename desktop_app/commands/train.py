@@ -12,7 +12,7 @@ from ._common import console, import_training
 TASKS = {"gpr-ft": "run_gpr_ft", "mcip": "run_mcip", "realign": "run_realign"}
 
 
-def _config(task: str, config: str | None, overrides: tuple[str, ...]) -> dict:
+def _config(task: str, config: str | None, overrides: tuple[str, ...]):
     cfg_mod = import_training("config", "train")
     path = None
     if config:

@@ -15,8 +15,6 @@ import functools
 import importlib
 import importlib.metadata
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,10 +26,10 @@ import torch.nn.functional as F
 
 import desktop_app
 from desktop_app.errors import PixfindError
-from desktop_app.pack import TEXTUAL_FILE, TOKENIZER_FILE, VISUAL_FILE, ImageSettings, PackManifest, TextSettings, write_manifest
+from desktop_app.pack import TEXTUAL_FILE, TOKENIZER_FILE, VISUAL_FILE, ImageSettings, PackManifest, TextSettings
 
 from ..onnx_export import TEXTUAL_INPUT, VISUAL_INPUT, export_onnx
-
+from ..pack_builder import PackBuilder, min_cosine
 
 PACK_NAME = "starter"
 IMAGE_PACKAGE = "efficientnet-lite-pytorch"
@@ -379,25 +377,6 @@ def quantize_int8(src: Path, dst: Path, min_elements: int = 4096) -> None:
     onnx.save(model, str(dst))
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def _run(path: Path, array: np.ndarray) -> np.ndarray:
-    session = _session(path)
-    return session.run(None, {session.get_inputs()[0].name: array})[0]
-
-
-def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
-
-
 # Parity captions: everyday queries plus edge cases (empty, long, non-Latin, markup).
 PARITY_CAPTIONS = [
     "a cup of coffee",
@@ -455,16 +434,11 @@ def build_starter_pack(
     parity caption drops below cosine 0.99 to torch fp32 (then build with ``"fp32"``). The visual
     tower stays fp32 and must match torch to cosine 0.9999.
     """
-    import onnx
-    import onnxruntime
-
     if text_precision not in ("int8", "fp32"):
         raise PixfindError(f"text_precision must be int8 or fp32, not {text_precision!r}")
     if normalisation not in MEAN_STD:
         raise PixfindError(f"unknown normalisation {normalisation!r} (choose {', '.join(MEAN_STD)})")
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise PixfindError(f"{out_dir}: already exists; choose another output directory or remove it")
+    pack = PackBuilder(out_dir)
     started = time.perf_counter()
     torch.manual_seed(0)
 
@@ -478,25 +452,26 @@ def build_starter_pack(
         class_names_source=class_names_source,
         center=center,
     )
-    visual_tower, text_tower, tok = towers.visual, towers.text, towers.tokenizer
-    pad_id, size, emb = text_tower.pad_id, towers.image_size, visual_tower.class_embeddings
+    visual_tower, text_tower, tok, size = towers.visual, towers.text, towers.tokenizer, towers.image_size
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
-        work = Path(tmp) / "pack"
-        work.mkdir()
+    with pack:
         log("exporting the image and text towers to ONNX")
         pixels = parity_images(size)
-        export_onnx(visual_tower, torch.from_numpy(pixels[:2]), VISUAL_INPUT, work / VISUAL_FILE)
-        ids = tokenize(tok, PARITY_CAPTIONS)
-        fp32_text = work / (TEXTUAL_FILE if text_precision == "fp32" else "textual.fp32.onnx")
-        export_onnx(text_tower, ids[:2], TEXTUAL_INPUT, fp32_text)
+        export_onnx(visual_tower, torch.from_numpy(pixels[:2]), VISUAL_INPUT, pack.dir / VISUAL_FILE)
+        export_onnx(text_tower, tokenize(tok, PARITY_CAPTIONS[:2]), TEXTUAL_INPUT, pack.dir / TEXTUAL_FILE)
+        tok.save(str(pack.dir / TOKENIZER_FILE))
+        settings = {"variant": variant, "top_t": int(top_t), "temperature": float(temperature), "prompts": list(prompts),
+                    "class_names": class_names_source, "center": float(center), "normalisation": normalisation}
+        manifest = _manifest(name, settings, text_precision, size, int(visual_tower.class_embeddings.shape[1]), text_tower.pad_id)
 
+        # Parity through the app's own encoder: its tokenisation feeds the torch reference too.
+        encoder = pack.open(manifest)
+        ids = torch.from_numpy(np.asarray(encoder.tokenizer.encode(PARITY_CAPTIONS), dtype=np.int64))
         with torch.no_grad():
             ref_img = visual_tower(torch.from_numpy(pixels)).numpy()
             ref_txt = text_tower(ids).numpy()
-        visual_cos = _min_cosine(ref_img, _run(work / VISUAL_FILE, pixels))
-        text_fp32_cos = _min_cosine(ref_txt, _run(fp32_text, ids.numpy()))
+        visual_cos = min_cosine(ref_img, encoder.encode_pixels(pixels))
+        text_fp32_cos = min_cosine(ref_txt, encoder.encode_texts(PARITY_CAPTIONS))
         verification = {
             "visual_min_cosine": round(visual_cos, 7),
             "textual_fp32_min_cosine": round(text_fp32_cos, 7),
@@ -509,66 +484,62 @@ def build_starter_pack(
             )
         if text_precision == "int8":
             log("quantising the text tower to int8")
-            quantize_int8(fp32_text, work / TEXTUAL_FILE)
-            int8_cos = _min_cosine(ref_txt, _run(work / TEXTUAL_FILE, ids.numpy()))
+            quantize_int8(pack.dir / TEXTUAL_FILE, pack.dir / TEXTUAL_FILE)
+            int8_cos = min_cosine(ref_txt, pack.open(manifest).encode_texts(PARITY_CAPTIONS))
             verification["textual_int8_min_cosine"] = round(int8_cos, 7)
-            fp32_text.unlink()
             if int8_cos < TEXT_INT8_MIN_COSINE:
                 raise PixfindError(
                     f"int8 text tower drifts from fp32 (worst cosine {int8_cos:.4f} < {TEXT_INT8_MIN_COSINE}); "
                     "build with text_precision='fp32'"
                 )
-        tok.save(str(work / TOKENIZER_FILE))
-
-        mean, std = MEAN_STD[normalisation]
-        manifest = PackManifest(
-            name=name,
-            embedding_dim=int(emb.shape[1]),
-            precision=text_precision,
-            image=ImageSettings(size=(size, size), resize_mode="shortest", interpolation="bicubic", mean=mean, std=std),
-            text=TextSettings(context_length=TEXT_CONTEXT_LENGTH, clean="whitespace", pad_id=pad_id),
-            source={
-                "method": "ConSE (Norouzi et al., ICLR 2014): image = normalised sum of the top-T class-prompt "
-                "embeddings weighted by softmax(logits / temperature); text = sentence embedding",
-                "image_model": f"EfficientNet-{variant} ImageNet-1k classifier",
-                "image_packages": {
-                    IMAGE_PACKAGE: package_version(IMAGE_PACKAGE),
-                    weights_package(variant): package_version(weights_package(variant)),
-                },
-                "text_model": "sentence-transformers/all-MiniLM-L6-v2",
-                "text_packages": {TEXT_PACKAGE: package_version(TEXT_PACKAGE)},
-                "variant": variant,
-                "top_t": int(top_t),
-                "temperature": float(temperature),
-                "prompts": list(prompts),
-                "class_names": class_names_source,
-                "center": float(center),
-                "normalisation": normalisation,
-                "visual_precision": "fp32",
-                "text_precision": text_precision,
-                "text_quantisation": (
-                    "int8 weights (MatMul weights per output channel, word embeddings per row, symmetric), "
-                    "dequantised to fp32 at load; activations stay fp32"
-                    if text_precision == "int8"
-                    else "none"
-                ),
-            },
-            versions={
-                "pixfind": desktop_app.__version__,
-                "torch": torch.__version__,
-                "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__,
-                "python": platform.python_version(),
-            },
-            verification=verification,
-            description=(
-                "Starter model: good for everyday objects; pull an MCIP model for best results. "
-                f"EfficientNet-{variant} (ImageNet-1k classes) joined to all-MiniLM-L6-v2 sentence "
-                "embeddings (ConSE), built offline from PyPI packages."
-            ),
-            starter=True,
-        )
+        manifest.verification = verification
         manifest.source["build_seconds"] = round(time.perf_counter() - started, 1)
-        write_manifest(work, manifest)
-        shutil.move(str(work), str(out_dir))
-    return out_dir
+        return pack.finish(manifest)
+
+
+def _manifest(name: str, settings: dict, text_precision: str, size: int, dim: int, pad_id: int) -> PackManifest:
+    import onnx
+    import onnxruntime
+
+    variant = settings["variant"]
+    mean, std = MEAN_STD[settings["normalisation"]]
+    return PackManifest(
+        name=name,
+        embedding_dim=dim,
+        precision=text_precision,
+        image=ImageSettings(size=(size, size), resize_mode="shortest", interpolation="bicubic", mean=mean, std=std),
+        text=TextSettings(context_length=TEXT_CONTEXT_LENGTH, clean="whitespace", pad_id=pad_id),
+        source={
+            "method": "ConSE (Norouzi et al., ICLR 2014): image = normalised sum of the top-T class-prompt "
+            "embeddings weighted by softmax(logits / temperature); text = sentence embedding",
+            "image_model": f"EfficientNet-{variant} ImageNet-1k classifier",
+            "image_packages": {
+                IMAGE_PACKAGE: package_version(IMAGE_PACKAGE),
+                weights_package(variant): package_version(weights_package(variant)),
+            },
+            "text_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "text_packages": {TEXT_PACKAGE: package_version(TEXT_PACKAGE)},
+            **settings,
+            "visual_precision": "fp32",
+            "text_precision": text_precision,
+            "text_quantisation": (
+                "int8 weights (MatMul weights per output channel, word embeddings per row, symmetric), "
+                "dequantised to fp32 at load; activations stay fp32"
+                if text_precision == "int8"
+                else "none"
+            ),
+        },
+        versions={
+            "pixfind": desktop_app.__version__,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
+        },
+        description=(
+            "Starter model: good for everyday objects; pull an MCIP model for best results. "
+            f"EfficientNet-{variant} (ImageNet-1k classes) joined to all-MiniLM-L6-v2 sentence "
+            "embeddings (ConSE), built offline from PyPI packages."
+        ),
+        starter=True,
+    )

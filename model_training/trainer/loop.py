@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from desktop_app.progress import progress_bar
+
 from ..distributed import DistInfo, all_reduce_mean, barrier
 from .logs import RunLog
 from .rng import rng_state, set_rng_state
@@ -137,43 +139,37 @@ class Trainer:
         self.try_resume()
         total = self.total_steps
         self.module.train()
-        bar = None
-        if self.cfg.progress and self.dist.is_main:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True, leave=False)
-        stopped_early, steps_this_run = False, 0
-        while self.step < total and not stopped_early:
-            self.sampler.load_state_dict(self.epoch_position)
-            loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=self.collate,
-                                                 num_workers=self.cfg.num_workers)
-            for batch in loader:
-                values = self._train_step(batch)
-                self.step += 1
-                steps_this_run += 1
-                self.epoch_position["position"] += 1
-                if self.epoch_position["position"] >= self.sampler.batches_per_epoch():
-                    self.epoch_position = {"epoch": self.epoch_position["epoch"] + 1, "position": 0}
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.4f}")
-                if self.step % self.cfg.log_every == 0 or self.step == total:
-                    self.log.write("train", self.step, {**values, "lr": self.optimizer.param_groups[0]["lr"],
-                                                        "epoch": self.epoch_position["epoch"]})
-                end_of_epoch = self.epoch_position["position"] == 0
-                due = (self.step % self.cfg.eval_every == 0) if self.cfg.eval_every else end_of_epoch
-                if due or self.step == total:
-                    stopped_early = self._run_eval()
-                    self.save_state()
-                elif self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
-                    self.save_state()
-                if self.cfg.stop_after_steps and steps_this_run >= self.cfg.stop_after_steps:
-                    self.save_state()
-                    return FitResult(self.step, self.best, self.out_dir / BEST_FILE, False)
-                if stopped_early or self.step >= total or end_of_epoch:
-                    break
-        if bar is not None:
-            bar.close()
+        show = None if self.cfg.progress and self.dist.is_main else False  # None: when stderr is a terminal
+        with progress_bar("train", unit="step", enabled=show) as progress:
+            progress(self.step, total)
+            stopped_early, steps_this_run = False, 0
+            while self.step < total and not stopped_early:
+                self.sampler.load_state_dict(self.epoch_position)
+                loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=self.collate,
+                                                     num_workers=self.cfg.num_workers)
+                for batch in loader:
+                    values = self._train_step(batch)
+                    self.step += 1
+                    steps_this_run += 1
+                    self.epoch_position["position"] += 1
+                    if self.epoch_position["position"] >= self.sampler.batches_per_epoch():
+                        self.epoch_position = {"epoch": self.epoch_position["epoch"] + 1, "position": 0}
+                    progress(self.step, total)
+                    if self.step % self.cfg.log_every == 0 or self.step == total:
+                        self.log.write("train", self.step, {**values, "lr": self.optimizer.param_groups[0]["lr"],
+                                                            "epoch": self.epoch_position["epoch"]})
+                    end_of_epoch = self.epoch_position["position"] == 0
+                    due = (self.step % self.cfg.eval_every == 0) if self.cfg.eval_every else end_of_epoch
+                    if due or self.step == total:
+                        stopped_early = self._run_eval()
+                        self.save_state()
+                    elif self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
+                        self.save_state()
+                    if self.cfg.stop_after_steps and steps_this_run >= self.cfg.stop_after_steps:
+                        self.save_state()
+                        return FitResult(self.step, self.best, self.out_dir / BEST_FILE, False)
+                    if stopped_early or self.step >= total or end_of_epoch:
+                        break
         if self.evaluate is None and self.dist.is_main:
             self.save_model(self.out_dir / BEST_FILE)
         self.log.close()
