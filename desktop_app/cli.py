@@ -8,7 +8,8 @@ import click
 
 from . import __version__
 from .commands import register_all
-from .errors import PixfindError
+from .errors import Cancelled, PixfindError
+from .text import printable
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a user error becomes one line on stderr and exit status 1, never a traceback."""
     try:
         result = cli.main(args=argv, prog_name="pixfind", standalone_mode=False)
+    except Cancelled as e:
+        click.echo(f"pixfind: interrupted: {printable(str(e))}", err=True)
+        return 130
     except PixfindError as e:
-        click.echo(f"pixfind: error: {e}", err=True)
+        click.echo(f"pixfind: error: {printable(str(e))}", err=True)
         return 1
     except click.exceptions.Abort:
         click.echo("pixfind: interrupted", err=True)

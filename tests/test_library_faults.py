@@ -13,7 +13,12 @@ from pathlib import Path
 import hnswlib
 import pytest
 
-from .library_helpers import (  # noqa: E402, F401
+from desktop_app import model_store
+from desktop_app.encoder import Encoder
+from desktop_app.library.indexer import Indexer
+from desktop_app.library.library_dir import Library
+
+from .library_helpers import (
     db_rows,
     decompression_bomb,
     index_json,
@@ -21,11 +26,6 @@ from .library_helpers import (  # noqa: E402, F401
     pixfind_process,
     run_cli,
 )
-
-from desktop_app.library.indexer import Indexer  # noqa: E402
-from desktop_app.library.library_dir import Library  # noqa: E402
-from desktop_app.encoder import Encoder  # noqa: E402
-from desktop_app import model_store  # noqa: E402
 
 
 def test_bad_files_are_skipped_with_reasons(tmp_path, capsys, tiny_model, library_dir):
@@ -106,7 +106,7 @@ def full_vectors_dir(library_dir):
         yield vectors, lambda: vectors.chmod(0o755)
         vectors.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(vectors)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(vectors)], capture_output=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem: {mounted.stderr.decode().strip()}")
     filler = vectors / "filler"
@@ -151,7 +151,7 @@ def _indexing_in_progress(root, total: int, library_dir):
         try:
             if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
                 break
-        except Exception:  # noqa: BLE001 - the catalogue may not exist yet
+        except Exception:  # noqa: BLE001, S110 - the catalogue may not exist yet
             pass
         time.sleep(0.01)
     assert proc.poll() is None, "the indexer finished before it could be stopped"
@@ -199,7 +199,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_mo
 
 def test_switching_model_re_encodes_and_keeps_vectors_apart(tmp_path, capsys, tiny_model, library_dir):
     """A second model gets its own embeddings; search with either model uses only its own vectors."""
-    from desktop_app.commands.export import export_and_install
+    from model_training.export import export_and_install
 
     from .conftest import TINY_CONFIG, save_tiny_checkpoint
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from desktop_app.library import migrations
 from desktop_app.library.catalogue import Base, Embedding, Photo
 from desktop_app.library.library_dir import Library
-from .library_helpers import db_rows, index_json, make_photo, run_cli  # noqa: F401
+
+from .library_helpers import db_rows, index_json, make_photo, run_cli
 
 
 def _photos(tmp_path, n=6):
@@ -125,7 +126,7 @@ def test_formats_and_colour_modes(tmp_path, capsys, tiny_model, library_dir):
     base.convert("CMYK").save(root / "cmyk.jpg")
     base.convert("P").save(root / "palette.png", transparency=0)
     base.convert("RGBA").save(root / "alpha.png")
-    Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257)).save(root / "deep16.png")
+    Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257).save(root / "deep16.png")
     base.save(root / "plain.webp")
     report = index_json(capsys, library_dir, root)
     assert report["skipped"] == [] and report["encoded"] == 6

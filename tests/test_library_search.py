@@ -1,4 +1,6 @@
-"""Search: combined queries, filters, cut-off, sorting, output; near-duplicates; watch."""
+"""Search through the CLI: filters, cut-off, sorting, output; near-duplicates; watch.
+
+The query language itself is tested in test_query_language.py."""
 
 from __future__ import annotations
 
@@ -7,46 +9,12 @@ import os
 import signal
 import time
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from .library_helpers import db_rows, index_json, make_photo, pixfind_process, run_cli  # noqa: E402, F401
+from desktop_app.library import query
 
-from desktop_app.errors import PixfindError  # noqa: E402
-from desktop_app.library import query  # noqa: E402
-
-
-def test_query_parsing(tmp_path):
-    img = make_photo(tmp_path / "dog.jpg", seed=1)
-    terms = query.parse(f"a beach + 2:{img} - 0.5:people")
-    assert terms == [
-        query.Term("text", "a beach"),
-        query.Term("image", str(img), 2.0),
-        query.Term("text", "people", -0.5),
-    ]
-    assert query.parse("rock-n-roll + x-ray") == [query.Term("text", "rock-n-roll"), query.Term("text", "x-ray")]
-    assert query.parse(None, images=[str(img)], subtract=["cats"]) == [
-        query.Term("image", str(img)),
-        query.Term("text", "cats", -1.0),
-    ]
-    for bad in ("", "   ", "- cats"):
-        with pytest.raises(PixfindError):
-            query.parse(bad)
-    with pytest.raises(PixfindError, match="no such image"):
-        query.parse(None, images=[str(tmp_path / "missing.jpg")])
-
-
-def test_combine_is_a_normalised_weighted_sum():
-    a, b = np.eye(3, dtype=np.float32)[:2]
-    vec = query.combine(
-        [query.Term("text", "a", 2.0), query.Term("image", "b", -1.0)],
-        lambda texts: np.stack([a]),
-        lambda images: np.stack([b]),
-    )
-    np.testing.assert_allclose(vec, np.array([2, -1, 0]) / np.sqrt(5), rtol=1e-6)
-    with pytest.raises(PixfindError, match="cancel"):
-        query.combine([query.Term("text", "a", 1.0), query.Term("text", "a", -1.0)], lambda t: np.stack([a] * len(t)), None)
+from .library_helpers import db_rows, index_json, make_photo, pixfind_process, run_cli
 
 
 @pytest.fixture

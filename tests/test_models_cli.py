@@ -48,7 +48,7 @@ def test_import_directory_then_list_use_verify_remove(tiny_pack, capsys, pixfind
 @pytest.mark.parametrize("top", ["tiny-pack", None])
 def test_import_zip(tiny_pack, tmp_path, capsys, top):
     archive = zip_pack(tiny_pack, tmp_path / "tiny.zip", top)
-    code, out, err = run_cli(capsys, "models", "import", str(archive), "--name", "zipped")
+    code, _, err = run_cli(capsys, "models", "import", str(archive), "--name", "zipped")
     assert code == 0, err
     assert model_store.get("zipped").manifest.embedding_dim == 64
 
@@ -134,7 +134,7 @@ def test_pull_interrupted_download_resumes_then_exports(tiny_checkpoint, capsys,
     data = tiny_checkpoint.read_bytes()
     with serving(data, "/files/tiny-mcip.pth") as server:
         server.cut_after = [len(data) // 3]
-        code, out, err = run_cli(capsys, "models", "pull", "tiny-mcip", "--url", server.url, "--arch", str(TINY_CONFIG))
+        code, _, err = run_cli(capsys, "models", "pull", "tiny-mcip", "--url", server.url, "--arch", str(TINY_CONFIG))
         gets = server.gets()
     assert code == 0, err
     assert gets[0]["range"] is None and gets[1]["range"] == f"bytes={len(data) // 3}-"
@@ -150,7 +150,7 @@ def test_pull_interrupted_download_resumes_then_exports(tiny_checkpoint, capsys,
 
 def test_pull_known_model_through_a_mirror_and_a_killed_earlier_run(tiny_checkpoint, capsys, pixfind_home, monkeypatch):
     """A known name resolves to its file; a .part left by a killed run is resumed, not restarted."""
-    import desktop_app.known_models as known_models
+    from desktop_app import known_models
 
     from .conftest import TINY_CONFIG
     from .http_server import serving
@@ -163,7 +163,7 @@ def test_pull_known_model_through_a_mirror_and_a_killed_earlier_run(tiny_checkpo
     part.write_bytes(data[:1000])
     with serving(data, "/MCIP-tiny.pth") as server:
         monkeypatch.setenv("PIXFIND_MODEL_MIRROR", server.url.rsplit("/", 1)[0])
-        code, out, err = run_cli(capsys, "models", "pull", "mcip-tiny")
+        code, _, err = run_cli(capsys, "models", "pull", "mcip-tiny")
         gets = server.gets()
     assert code == 0, err
     assert [g["range"] for g in gets] == ["bytes=1000-"]

@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-_MODULES = ("models", "export", "library", "app", "train")
+_MODULES = ("models", "export", "library", "folders", "app", "train", "library_maintenance")
 
 
 def register_all(group: click.Group) -> None:

@@ -1,4 +1,8 @@
-"""`pixfind index`, `search`, `duplicates`, `status` and `watch`: the photo library from the shell."""
+"""`pixfind index`, `search`, `duplicates`, `status` and `watch`: the photo library from the shell.
+
+Each command parses its options, calls the library service and prints its typed answer.
+Names from the disk go through ``printable`` in text output; JSON carries them exactly.
+"""
 
 from __future__ import annotations
 
@@ -8,87 +12,38 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
 
 import click
-from sqlalchemy import func, select
 
-from .. import model_store, paths
-from ..encoder import Encoder
+from .. import paths
 from ..errors import PixfindError
+from ..progress import progress_bar
+from ..services import models as model_service
+from ..services.library import LibraryService
+from ..services.records import SearchRequest, describe_report
+from ._common import ctrl_c_cancels, library_option, model_option, printable
 
 FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
 
-def printable(path: str) -> str:
-    """A path for display: bytes that are not UTF-8 shown as \\x escapes."""
+def json_path(path: str) -> str:
+    """A path for JSON: exact, except bytes that are not UTF-8, which become \\x escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def library_option(f):
-    return click.option(
-        "--library",
-        "library_dir",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="Library folder (default: the per-user data folder).",
-    )(f)
-
-
-def model_option(f):
-    return click.option("--model", "model_name", default=None, help="Model pack to use (default: the active model).")(f)
-
-
-def open_library(library_dir):
-    from ..library.library_dir import Library
-
-    return Library(library_dir or paths.default_library_dir())
-
-
-def load_encoder(model_name) -> Encoder:
-    pack = model_store.resolve(model_name)
-    notice = model_store.starter_notice_once(pack.manifest)
-    if notice:
-        click.echo(f"pixfind: note: {notice}", err=True)
-    # Packs are verified when installed; hashing a large model on every command is too slow.
-    return Encoder(pack.path, verify=False)
-
-
-@contextmanager
-def progress_bar(label: str):
-    """A rich progress bar on stderr when it is a terminal: done/total, images per second, time left."""
-    if not sys.stderr.isatty():
-        yield lambda done, total: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class Rate(ProgressColumn):
-        def render(self, task):
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:.1f} img/s" if speed else "")
-
-    with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(), console=Console(stderr=True)
-    ) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
-
-
-def summary(report) -> str:
-    parts = [f"{report.encoded} photos encoded"]
-    for label, n in (("unchanged", report.unchanged), ("moved", report.moved), ("copied", report.copied), ("removed", report.removed)):
-        if n:
-            parts.append(f"{n} {label}")
-    line = ", ".join(parts) + f" in {report.seconds:.1f} s"
-    if report.skipped:
-        line += f"; {len(report.skipped)} files skipped, see `pixfind status --errors`"
-    return line
+def open_service(library_dir, model_name=None, *, model: bool = True) -> LibraryService:
+    """The library service for a command, with the model loaded when the command needs one."""
+    service = LibraryService(library_dir or paths.default_library_dir())
+    if model:
+        try:
+            name = service.load_model(model_name)
+        except BaseException:
+            service.close()
+            raise
+        notice = model_service.starter_notice(name)
+        if notice:
+            click.echo(f"pixfind: note: {notice}", err=True)
+    return service
 
 
 def report_json(report) -> dict:
@@ -99,8 +54,8 @@ def report_json(report) -> dict:
         "moved": report.moved,
         "copied": report.copied,
         "removed": report.removed,
-        "skipped": [{"path": printable(p), "reason": r} for p, r in report.skipped],
-        "missing_folders": [printable(p) for p in report.missing_folders],
+        "skipped": [{"path": json_path(p), "reason": r} for p, r in report.skipped],
+        "missing_folders": [json_path(p) for p in report.missing_folders],
         "interrupted": report.interrupted,
         "index_error": report.index_error,
         "seconds": round(report.seconds, 3),
@@ -114,7 +69,7 @@ def finish(report, as_json: bool) -> None:
     else:
         for folder in report.missing_folders:
             click.echo(f"pixfind: warning: {printable(folder)}: folder not found, its photos are kept", err=True)
-        click.echo(summary(report))
+        click.echo(describe_report(report))
     if report.interrupted:
         click.echo("pixfind: interrupted; run `pixfind index` again to resume", err=True)
         raise SystemExit(130)
@@ -131,15 +86,8 @@ def finish(report, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def index_command(folders, library_dir, model_name, batch_size, workers, as_json):
     """Add FOLDERS to the library and index their photos; with no FOLDERS, refresh the whole library."""
-    from ..library.indexer import Indexer
-
-    encoder = load_encoder(model_name)
-    with open_library(library_dir) as library:
-        if not folders and not library.catalogue.folders():
-            raise PixfindError("the library has no folders yet: run `pixfind index FOLDER`")
-        with progress_bar("indexing") as progress:
-            indexer = Indexer(library, encoder, batch_size=batch_size, workers=workers, progress=progress)
-            report = indexer.run(list(folders) or None)
+    with open_service(library_dir, model_name) as service, ctrl_c_cancels() as cancel, progress_bar("indexing") as progress:
+        report = service.index(list(folders) or None, progress=progress, cancel=cancel, batch_size=batch_size, workers=workers)
     finish(report, as_json)
 
 
@@ -147,6 +95,10 @@ def _date(value):
     from ..library.metadata import wall_clock
 
     return None if value is None else wall_clock(value)
+
+
+def _utc(seconds: float | None) -> str:
+    return "" if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @click.command("search")
@@ -166,34 +118,36 @@ def _date(value):
 @library_option
 @model_option
 def search_command(query, images, add, subtract, folder, after, before, camera, has_gps, min_score, sort, limit, as_json, library_dir, model_name):
-    """Find photos matching QUERY: text, image paths, `+`/`-` terms and `2:term` weights."""
-    from ..library import query as queries
-    from ..library.search import Filters, SearchEngine
+    """Find photos matching QUERY: text, image paths, `+`/`-` terms, `2:term` weights, "beach not people"."""
+    from ..library.query import parse
+    from ..library.search import Filters
 
-    terms = queries.parse(query, images, add, subtract)
-    encoder = load_encoder(model_name)
-    with open_library(library_dir) as library:
-        engine = SearchEngine(library, encoder)
-        filters = Filters(folder, _date(after), _date(before), camera, has_gps)
-        results = engine.search(engine.query_vector(terms), filters, limit, min_score, sort)
-    rows = [
-        {
-            "rank": r.rank,
-            "score": round(r.score, 4),
-            "path": printable(r.photo.path),
-            "date": dt.datetime.fromtimestamp(r.photo.date, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        }
-        for r in results
-    ]
+    parse(query, images, add, subtract)  # a malformed query is refused before the model loads
+    request = SearchRequest(
+        text=query or "",
+        images=list(images),
+        add=list(add),
+        subtract=list(subtract),
+        filters=Filters(folder, _date(after), _date(before), camera, has_gps),
+        min_score=min_score,
+        sort=sort,
+        limit=limit,
+    )
+    with open_service(library_dir, model_name) as service:
+        result = service.search(request)
     if as_json:
+        rows = [
+            {"rank": rank, "score": round(it.score, 4), "path": json_path(it.path), "date": _utc(it.date)}
+            for rank, it in enumerate(result.items, 1)
+        ]
         click.echo(json.dumps(rows))
         return
-    if not rows:
+    if not result.items:
         click.echo("no matching photos")
         return
     click.echo(f"{'rank':>4}  {'score':<5}  {'date':<19}  path")
-    for row in rows:
-        click.echo(f"{row['rank']:>4}  {row['score']:.3f}  {row['date']}  {row['path']}")
+    for rank, it in enumerate(result.items, 1):
+        click.echo(f"{rank:>4}  {it.score:.3f}  {_utc(it.date):<19}  {printable(it.path)}")
 
 
 @click.command("duplicates")
@@ -203,22 +157,36 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
 @model_option
 def duplicates_command(threshold, as_json, library_dir, model_name):
     """Groups of near-duplicate photos, largest groups first."""
-    from ..library.duplicates import DEFAULT_THRESHOLD, find_groups
-    from ..library.library_dir import model_key
-
-    encoder = load_encoder(model_name)
-    with open_library(library_dir) as library:
-        groups = find_groups(library, model_key(encoder.manifest), encoder.dim, threshold or DEFAULT_THRESHOLD)
-    data = [[{"path": printable(p.path), "similarity": round(sim, 4)} for p, sim in g] for g in groups]
+    with open_service(library_dir, model_name) as service:
+        groups = service.duplicates(threshold)
     if as_json:
+        data = [[{"path": json_path(m.item.path), "similarity": round(m.similarity, 4)} for m in g.members] for g in groups]
         click.echo(json.dumps(data))
         return
-    if not data:
+    if not groups:
         click.echo("no near-duplicates found")
-    for i, group in enumerate(data, 1):
-        click.echo(f"group {i} ({len(group)} photos)")
-        for item in group:
-            click.echo(f"  {item['similarity']:.3f}  {item['path']}")
+    for i, group in enumerate(groups, 1):
+        click.echo(f"group {i} ({len(group.members)} photos)")
+        for m in group.members:
+            click.echo(f"  {m.similarity:.3f}  {printable(m.item.path)}")
+
+
+def _status_json(st, errors: bool) -> dict:
+    if st.active is not None:
+        active = {"name": st.active.name, "key": st.active.key, "embedded": st.active.embedded, "index": st.active.index}
+    else:
+        active = {"problem": st.problem}
+    data = {
+        "library": st.library,
+        "folders": [{"path": json_path(f.path), "photos": f.photos, "present": f.present} for f in st.folders],
+        "photos": st.photos,
+        "models": st.models,
+        "active_model": active,
+        "skipped": len(st.skipped),
+    }
+    if errors:
+        data["errors"] = [{"path": json_path(s.path), "reason": s.reason} for s in st.skipped]
+    return data
 
 
 @click.command("status")
@@ -228,57 +196,27 @@ def duplicates_command(threshold, as_json, library_dir, model_name):
 @model_option
 def status_command(errors, as_json, library_dir, model_name):
     """Folders, photo counts, the active model, skipped files and index health."""
-    from ..library.catalogue import Embedding, Photo, SkippedFile
-    from ..library.library_dir import model_key
-    from ..library.vector_index import VectorIndex
-
-    with open_library(library_dir) as library:
-        cat = library.catalogue
-        with cat.session() as s:
-            folders = [
-                {"path": printable(f.path), "photos": s.scalar(select(func.count()).select_from(Photo).where(Photo.folder_id == f.id)), "present": os.path.isdir(f.path)}
-                for f in cat.folders()
-            ]
-            photos = s.scalar(select(func.count()).select_from(Photo))
-            models = dict(s.execute(select(Embedding.model, func.count()).group_by(Embedding.model)).all())
-            skipped = [(printable(r.path), r.reason) for r in s.scalars(select(SkippedFile).order_by(SkippedFile.path))]
-        active = None
-        try:
-            pack = model_store.resolve(model_name)
-            key = model_key(pack.manifest)
-            health = VectorIndex(library.vectors_dir, key, pack.manifest.embedding_dim, library.catalogue_id).health(cat)
-            active = {"name": pack.name, "key": key, "embedded": models.get(key, 0), "index": health}
-        except PixfindError as e:
-            active = {"problem": str(e)}
-        data = {
-            "library": str(library.directory),
-            "folders": folders,
-            "photos": photos,
-            "models": models,
-            "active_model": active,
-            "skipped": len(skipped),
-        }
-        if errors:
-            data["errors"] = [{"path": p, "reason": r} for p, r in skipped]
+    with open_service(library_dir, model=False) as service:
+        st = service.status(model_name)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(json.dumps(_status_json(st, errors)))
         return
-    click.echo(f"library: {data['library']}")
-    for f in folders:
-        click.echo(f"  {f['path']}: {f['photos']} photos" + ("" if f["present"] else " (folder not found)"))
-    click.echo(f"photos: {photos}")
-    if "problem" in active:
-        click.echo(f"active model: none ({active['problem']})")
+    click.echo(f"library: {printable(st.library)}")
+    for f in st.folders:
+        click.echo(f"  {printable(f.path)}: {f.photos} photos" + ("" if f.present else " (folder not found)"))
+    click.echo(f"photos: {st.photos}")
+    if st.active is None:
+        click.echo(f"active model: none ({printable(st.problem or '')})")
     else:
-        click.echo(f"active model: {active['name']}: {active['embedded']} of {photos} photos encoded")
-        click.echo(f"vector index: {active['index']}")
-    for key, n in models.items():
-        if "key" not in active or key != active["key"]:
+        click.echo(f"active model: {st.active.name}: {st.active.embedded} of {st.photos} photos encoded")
+        click.echo(f"vector index: {printable(st.active.index)}")
+    for key, n in st.models.items():
+        if st.active is None or key != st.active.key:
             click.echo(f"other model {key}: {n} photos encoded")
-    click.echo(f"skipped files: {len(skipped)}" + ("" if errors or not skipped else " (list them with --errors)"))
+    click.echo(f"skipped files: {len(st.skipped)}" + ("" if errors or not st.skipped else " (list them with --errors)"))
     if errors:
-        for p, r in skipped:
-            click.echo(f"  {p}: {r}")
+        for s in st.skipped:
+            click.echo(f"  {printable(s.path)}: {printable(s.reason)}")
 
 
 @click.command("watch")
@@ -287,25 +225,20 @@ def status_command(errors, as_json, library_dir, model_name):
 @model_option
 def watch_command(settle, library_dir, model_name):
     """Keep the library current while running: re-index whenever its folders change."""
-    from ..library.indexer import Indexer
-    from ..library.watcher import watch
-
-    encoder = load_encoder(model_name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with open_library(library_dir) as library:
-        folders = [f.path for f in library.catalogue.folders() if os.path.isdir(f.path)]
-        if not folders:
-            raise PixfindError("the library has no folders yet: run `pixfind index FOLDER`")
 
-        def on_report(report):
-            click.echo(summary(report), err=False)
-            sys.stdout.flush()
-
-        click.echo(f"watching {len(folders)} folders; Ctrl-C to stop")
+    def on_report(report):
+        click.echo(describe_report(report))
         sys.stdout.flush()
+
+    with open_service(library_dir, model_name) as service:
+        folders = [f for f in service.folders() if f.present]
+        if folders:
+            click.echo(f"watching {len(folders)} folders; Ctrl-C to stop")
+            sys.stdout.flush()
         try:
-            watch(lambda: Indexer(library, encoder), folders, stop, on_report, settle)
+            service.watch(stop, on_report, settle)
         except KeyboardInterrupt:
             pass
 

@@ -1,0 +1,307 @@
+"""The library service: everything a user does with a photo library, for the CLI and the window.
+
+It opens the library and the active model once; the window shares one instance between
+its worker threads (SQLite in WAL mode and ONNX Runtime sessions are thread-safe), the
+CLI makes one per command. Answers are typed records (``records.py``): no ORM object
+and no session leaves this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+from sqlalchemy import select
+
+from .. import model_store, trash
+from ..encoder import Encoder
+from ..errors import PixfindError
+from ..library import query as queries
+from ..library.catalogue import Folder, Photo
+from ..library.indexer import IndexReport
+from ..library.library_dir import Library, model_key
+from ..library.search import Filters, SearchEngine
+from . import photos
+from .records import (
+    ActiveModelStatus,
+    DuplicateGroup,
+    DuplicateMember,
+    LibraryOverview,
+    LibraryStatus,
+    PhotoItem,
+    SearchRequest,
+    SearchResult,
+)
+
+FIRST_PAGE = 240  # results the window shows at once while the full list is fetched behind them
+_TEXT_CACHE = 256  # search as you type: backspace costs no encoding
+
+
+class NothingIndexed(PixfindError):
+    """The library has no photo encoded with the model: a search has nothing to look through."""
+
+
+class LibraryService:
+    """The open library and the active model."""
+
+    def __init__(self, library_dir: str | os.PathLike):
+        self.library = Library(library_dir)
+        self.encoder: Encoder | None = None
+        self.engine: SearchEngine | None = None
+        self.model_name: str | None = None
+        self._lock = threading.Lock()
+        self._index_lock = threading.Lock()  # hnswlib must not be searched while it changes
+        self._writing = threading.Lock()  # held while this process indexes or removes a folder
+        self._text_vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def close(self) -> None:
+        self.library.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ model
+
+    def load_model(self, name: str | None = None) -> str:
+        """Open the active (or named) pack; PixfindError when none is installed."""
+        pack = model_store.resolve(name)
+        encoder = Encoder(pack.path, verify=False)  # verified when installed; hashing each time is slow
+        with self._lock:
+            self.encoder, self.engine, self.model_name = encoder, SearchEngine(self.library, encoder), pack.name
+        return pack.name
+
+    def require_engine(self) -> SearchEngine:
+        if self.engine is None:
+            self.load_model()
+        return self.engine
+
+    @property
+    def model(self) -> str | None:
+        """The loaded model's key in the catalogue."""
+        return model_key(self.encoder.manifest) if self.encoder else None
+
+    def warm_up(self) -> None:
+        """Open the vector index and run the text encoder once, so the first query typed is fast."""
+        engine = self.require_engine()
+        vector = engine.encoder.encode_texts(["a photo"])[0]
+        if engine.embedded_count():
+            engine.search(vector, None, 1)
+
+    # ------------------------------------------------------------------ search
+
+    def query_terms(self, request: SearchRequest) -> list[queries.Term]:
+        """The request's terms, the images/words balance applied."""
+        terms = queries.parse(request.text, request.images, request.add, request.subtract)
+        return queries.balance(terms, request.balance)
+
+    def query_vector(self, request: SearchRequest) -> np.ndarray:
+        terms = self.query_terms(request)
+        engine = self.require_engine()
+        with self.library.catalogue.session() as s:
+            stored = photos.vectors_by_path(s, self.model, [t.value for t in terms if t.kind == "image"])
+
+        def embed_images(paths):
+            missing = [p for p in dict.fromkeys(paths) if p not in stored]
+            if missing:
+                from ..library.decode import open_upright
+
+                stored.update(zip(missing, engine.encoder.encode_images([open_upright(p) for p in missing])))
+            return np.stack([stored[p] for p in paths])
+
+        return queries.combine(terms, self._embed_texts, embed_images)
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        key = self.model
+        missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._text_vectors]
+        for t, v in zip(missing, self.encoder.encode_texts(missing) if missing else ()):
+            if len(self._text_vectors) >= _TEXT_CACHE:
+                self._text_vectors.pop(next(iter(self._text_vectors)))
+            self._text_vectors[(key, t)] = v
+        return np.stack([self._text_vectors[(key, t)] for t in texts])
+
+    def search(self, request: SearchRequest, limit: int | None = None) -> SearchResult:
+        """Photos best matching the request; with no query, the library newest first."""
+        start = time.perf_counter()
+        limit = limit or request.limit
+        if request.empty:
+            items = self.browse(request.filters, request.sort, limit)
+            return SearchResult(request, items, len(items) < limit, time.perf_counter() - start, browse=True)
+        vector = self.query_vector(request)
+        engine = self.engine
+        with self._index_lock:
+            engine.refresh()  # photos indexed or removed since the vector index was opened
+            if engine.embedded_count() == 0:
+                raise NothingIndexed(
+                    f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
+                )
+            results = engine.search(vector, request.filters, limit, request.min_score, request.sort)
+        with self.library.catalogue.session() as s:
+            items = photos.items(s, [(r.photo.id, r.score) for r in results])
+        return SearchResult(request, items, len(results) < limit, time.perf_counter() - start)
+
+    def browse(self, filters: Filters | None = None, sort: str = "date", limit: int = 10000) -> list[PhotoItem]:
+        """No query: the library's photos, newest first (the model is not needed)."""
+        with self.library.catalogue.session() as s:
+            return photos.newest(s, filters or Filters(), limit)
+
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The loaded model's vectors of these photos (for arranging a grid by similarity)."""
+        if self.encoder is None:
+            return {}
+        with self.library.catalogue.session() as s:
+            return photos.vectors_by_id(s, self.model, ids)
+
+    # ------------------------------------------------------------------ library facts
+
+    def overview(self) -> LibraryOverview:
+        """Folders with photo counts, totals, cameras and skipped files, for the panels and filters."""
+        with self.library.catalogue.session() as s:
+            folders = photos.folders(s)
+            embedded = photos.embedded_counts(s).get(self.model, 0) if self.model else 0
+            first, last = photos.date_span(s)
+            return LibraryOverview(
+                folders, sum(f.photos for f in folders), embedded, photos.cameras(s), photos.skipped(s), first, last
+            )
+
+    def status(self, model_name: str | None = None) -> LibraryStatus:
+        """Folders, counts per model, the active model with its vector index's health, skipped files."""
+        from ..library.vector_index import VectorIndex
+
+        with self.library.catalogue.session() as s:
+            folders, models, skipped = photos.folders(s), photos.embedded_counts(s), photos.skipped(s)
+        active, problem = None, None
+        try:
+            pack = model_store.resolve(model_name or self.model_name)
+            key = model_key(pack.manifest)
+            index = VectorIndex(self.library.vectors_dir, key, pack.manifest.embedding_dim, self.library.catalogue_id)
+            active = ActiveModelStatus(pack.name, key, models.get(key, 0), index.health(self.library.catalogue))
+        except PixfindError as e:
+            problem = str(e)
+        photo_count = sum(f.photos for f in folders)
+        return LibraryStatus(str(self.library.directory), folders, photo_count, models, active, problem, skipped)
+
+    def folders(self):
+        with self.library.catalogue.session() as s:
+            return photos.folders(s)
+
+    # ------------------------------------------------------------------ changes
+
+    def index(
+        self,
+        folders: list[str] | None = None,
+        *,
+        progress=None,
+        cancel: threading.Event | None = None,
+        batch_size: int = 32,
+        workers: int | None = None,
+        save_every: float | None = None,
+    ) -> IndexReport:
+        """Add these folders and index their photos; None refreshes every folder of the library.
+
+        Setting ``cancel`` stops after the current photo: what was encoded is kept and the
+        report says ``interrupted``; the next run resumes.
+        """
+        from ..library.indexer import Indexer
+
+        self.require_engine()
+        if not folders and not self.library.catalogue.folders():
+            raise PixfindError("the library has no folders yet: run `pixfind index FOLDER`")
+        extra = {} if save_every is None else {"save_every": save_every}
+        indexer = Indexer(
+            self.library, self.encoder, batch_size=batch_size, workers=workers, progress=progress, cancel=cancel, **extra
+        )
+        with self._writing:
+            return indexer.run(list(folders) if folders else None)
+
+    def watch(self, stop: threading.Event, on_report=None, settle: float = 1.0) -> None:
+        """Index the library's folders, then again whenever they change, until ``stop`` is set."""
+        from ..library.indexer import Indexer
+        from ..library.watcher import watch
+
+        self.require_engine()
+        folders = [f.path for f in self.library.catalogue.folders() if os.path.isdir(f.path)]
+        if not folders:
+            raise PixfindError("the library has no folders yet: run `pixfind index FOLDER`")
+        watch(lambda: Indexer(self.library, self.encoder), folders, stop, on_report or (lambda report: None), settle)
+
+    def _folder(self, folder: int | str) -> Folder:
+        with self.library.catalogue.session() as s:
+            if isinstance(folder, int):
+                found = s.get(Folder, folder)
+            else:
+                path = os.path.abspath(os.path.expanduser(folder))
+                found = s.scalars(select(Folder).where(Folder.path == path)).first()
+        if found is None:
+            raise PixfindError(f"{folder}: not a folder of this library (see `pixfind folders list`)")
+        return found
+
+    def remove_folder(self, folder: int | str) -> int:
+        """Forget a folder (by id or path) and its photos; the files stay on disk. Returns photos forgotten."""
+        from ..library.indexer import delete_photos
+
+        target = self._folder(folder)
+        if not self._writing.acquire(blocking=False):
+            raise PixfindError(f"{target.path}: indexing is running; remove the folder when it has finished")
+        try:
+            with self.library.writer_lock(), self.library.catalogue.session() as s, s.begin():
+                ids = list(s.scalars(select(Photo.id).where(Photo.folder_id == target.id)))
+                for i in range(0, len(ids), photos.CHUNK):
+                    delete_photos(s, self.library.catalogue, ids[i : i + photos.CHUNK])
+                row = s.get(Folder, target.id)
+                if row is not None:
+                    s.delete(row)
+        finally:
+            self._writing.release()
+        return len(ids)
+
+    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
+        """Groups of near-duplicate photos, largest groups first; each led by its largest photo."""
+        from ..library.duplicates import DEFAULT_THRESHOLD, find_groups
+
+        self.require_engine()
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+        groups = find_groups(self.library, self.model, self.encoder.dim, threshold)
+        with self.library.catalogue.session() as s:
+            by_id = {it.id: it for it in photos.items(s, [(p.id, 0.0) for g in groups for p, _ in g])}
+        return [DuplicateGroup([DuplicateMember(by_id[p.id], sim) for p, sim in g if p.id in by_id]) for g in groups]
+
+    def move_to_trash(self, paths: list[str]) -> trash.TrashOutcome:
+        """Move photos to the platform's trash (never delete them); re-index to forget them."""
+        return trash.move_to_trash(paths)
+
+    def restore(self, files: list[trash.TrashedFile]) -> trash.RestoreOutcome:
+        return trash.restore(files)
+
+    def export_files(self, paths: list[str], target: str, progress=None) -> int:
+        return export_files(paths, target, progress)
+
+
+def export_files(paths: list[str], target: str, progress=None) -> int:
+    """Copy photos into a folder, never overwriting: a clash gets " (2)", " (3)"... appended.
+
+    ``progress((done, total))`` after each file.
+    """
+    target_dir = Path(target)
+    if not target_dir.is_dir():
+        raise PixfindError(f"{target}: not a folder")
+    for i, src in enumerate(paths):
+        base, ext = os.path.splitext(os.path.basename(src))
+        dest, n = target_dir / f"{base}{ext}", 1
+        while dest.exists():
+            n += 1
+            dest = target_dir / f"{base} ({n}){ext}"
+        try:
+            shutil.copy2(src, dest)
+        except OSError as e:
+            raise PixfindError(f"{src}: cannot copy to {target} ({e.strerror or e})") from None
+        if progress:
+            progress((i + 1, len(paths)))
+    return len(paths)
