@@ -163,8 +163,8 @@ def child(args) -> None:
         done = {}
         window.search_finished.connect(lambda n, d=done: d.setdefault("first", time.perf_counter()))
         window.search.setText(q)  # as typed: the debounce timer starts
-        pump_until(lambda: window.debounce.isActive() is False and window.request is not None and window.request.text == q, 5)
-        t0 = window.search_started_at
+        pump_until(lambda: window.searcher.debounce.isActive() is False and window.searcher.request is not None and window.searcher.request.text == q, 5)
+        t0 = window.searcher.search_started_at
         window.delegate.painted_with_image = 0
         pump_until(lambda: "first" in done and window.delegate.painted_with_image > 0)
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -173,13 +173,13 @@ def child(args) -> None:
         window.search_finished.disconnect()
     out["search_to_first_thumbnails_ms"] = {"p50": round(float(np.median(latencies)), 1), "max": round(max(latencies), 1), "all": [round(x, 1) for x in latencies]}
     out["search_to_full_list_ms"] = {"p50": round(float(np.median(full)), 1), "max": round(max(full), 1), "results": window.model.rowCount()}
-    out["debounce_ms"] = window.debounce.interval()
+    out["debounce_ms"] = window.searcher.debounce.interval()
 
     # one query asking for every photo as a result
     window.settings.setValue("max_results", args.photos)
     t0 = time.perf_counter()
     window.search.setText("a mountain lake")
-    window.debounce.stop()
+    window.searcher.debounce.stop()
     window.run_search()
     pump_until(lambda: "+" not in window.count_label.text() and window.model.rowCount() >= args.photos * 0.9, 120)
     out["query_with_all_photos_as_results_s"] = round(time.perf_counter() - t0, 2)

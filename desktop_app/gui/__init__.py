@@ -22,7 +22,7 @@ def create_app(argv: list[str] | None = None):
         app.setOrganizationName("pixfind")
         app.setApplicationDisplayName("pixfind")
         app.setDesktopFileName("pixfind")
-    from .main_window import app_stylesheet
+    from .styles import app_stylesheet
 
     app.setStyleSheet(app_stylesheet())
     return app

@@ -6,7 +6,15 @@ import os
 import sys
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QDesktopServices,
+    QGuiApplication,
+    QImage,
+    QImageReader,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -19,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..services import PhotoItem
 from . import tasks
-from .backend import Item
-from .results import format_date, human_size
+from .images import format_date, human_size
 
 
 def load_preview(path: str, longest: int) -> QImage:
@@ -109,13 +117,13 @@ class PreviewLabel(QLabel):
 class DetailDialog(tasks.TaskOwner, QDialog):
     """Larger preview, facts, and what a user does with a photo. Left/Right walk the results."""
 
-    find_similar = Signal(object)  # Item
+    find_similar = Signal(object)  # PhotoItem
     navigate = Signal(int)  # -1 / +1
 
     def __init__(self, parent=None, preview_only: bool = False):
         super().__init__(parent)
         self.preview_only = preview_only
-        self.item: Item | None = None
+        self.item: PhotoItem | None = None
         self._generation = 0
         self.setWindowTitle("Preview" if preview_only else "Photo")
         self.image = PreviewLabel()
@@ -186,7 +194,7 @@ class DetailDialog(tasks.TaskOwner, QDialog):
         if preview_only:
             QShortcut(QKeySequence(Qt.Key_Space), self, self.close)
 
-    def show_item(self, item: Item, show_score: bool) -> None:
+    def show_item(self, item: PhotoItem, show_score: bool) -> None:
         self.item = item
         self._generation += 1
         gen = self._generation

@@ -1,6 +1,6 @@
 """Background indexing for the window: progress, photos/s, time left, pause, cancel, watching.
 
-The run itself is the engine's ``Indexer`` (the same as ``pixfind index``) on its own
+The run itself is the library service's ``index`` (the same as ``pixfind index``) on its own
 thread. Pausing holds the indexer in its progress callback, between two photos; cancelling
 sets its cancel event, and what was encoded so far is kept (the next run resumes).
 """
@@ -33,9 +33,9 @@ class IndexController(QObject):
     finished = Signal(object, str)  # IndexReport or None, error line ("" when none)
     changed_on_disk = Signal()  # from the watcher's thread
 
-    def __init__(self, backend, parent=None, watch: bool = True):
+    def __init__(self, service, parent=None, watch: bool = True):
         super().__init__(parent)
-        self.backend = backend
+        self.service = service  # a LibraryService
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._resume = threading.Event()
@@ -70,15 +70,14 @@ class IndexController(QObject):
             else:
                 self._queued_all = True
             return
-        encoder = self.backend.encoder
-        if encoder is None:
+        if self.service.encoder is None:
             self.finished.emit(None, "no model is active: install or import a model first")
             return
         self._cancel = threading.Event()
         self._resume.set()
         self._samples.clear()
         self.last_progress = IndexProgress(0, 0, 0.0, None, False)
-        self._thread = threading.Thread(target=self._run, args=(encoder, folders), name="pixfind-index", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(folders,), name="pixfind-index", daemon=True)
         self._thread.start()
         self.started.emit()
 
@@ -126,20 +125,16 @@ class IndexController(QObject):
         except RuntimeError:
             pass
 
-    def _run(self, encoder, folders) -> None:
-        from ..library.indexer import Indexer
-
+    def _run(self, folders) -> None:
         report, error = None, ""
         try:
-            indexer = Indexer(
-                self.backend.library,
-                encoder,
-                workers=max(1, (os.cpu_count() or 2) - 1),
+            report = self.service.index(
+                folders,
                 progress=self._progress,
                 cancel=self._cancel,
+                workers=max(1, (os.cpu_count() or 2) - 1),
                 save_every=30.0,
             )
-            report = indexer.run(folders)
             error = report.index_error or ""
         except PixfindError as e:
             error = str(e)
@@ -154,8 +149,8 @@ class IndexController(QObject):
         except RuntimeError:
             pass
 
-    def _after_run(self) -> None:
-        """Called by the window once it handled ``finished``: start what was queued meanwhile."""
+    def start_queued(self) -> None:
+        """Start what was asked for during the pass that just ended; the window calls it once it handled ``finished``."""
         queued, everything = self._queued, self._queued_all
         self._queued, self._queued_all = None, False
         if queued or everything:
@@ -178,7 +173,7 @@ class IndexController(QObject):
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
-        library_dir = str(self.backend.library.directory)
+        library_dir = str(self.service.library.directory)
         signal = self.changed_on_disk
 
         class Handler(FileSystemEventHandler):

@@ -8,7 +8,6 @@ so after a fast scroll the cells now on screen load before the ones scrolled pas
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import OrderedDict
 
@@ -27,33 +26,14 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
-from .backend import Item
+from ..services import PhotoItem
+from .images import format_date, human_size, read_scaled
 
 ItemRole = Qt.UserRole + 1
 CACHE_BYTES = 96 << 20  # decoded thumbnails kept in memory
-
-
-def format_date(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    try:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%d %b %Y, %H:%M")
-    except (OverflowError, OSError, ValueError):
-        return ""
-
-
-def human_size(n: int | None) -> str:
-    if not n:
-        return ""
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 # ---------------------------------------------------------------------- thumbnails
@@ -76,33 +56,13 @@ class _LoadJob(QRunnable):
             if request is None:
                 return
             key, path, fallback, side = request
-            image = _read_scaled(path, side) if path else QImage()
+            image = read_scaled(path, side) if path else QImage()
             if image.isNull() and fallback:
-                image = _read_scaled(fallback, side)
+                image = read_scaled(fallback, side)
             try:
                 loader.signals.loaded.emit(key, image)
             except RuntimeError:
                 return
-
-
-def _read_scaled(path: str, side: int) -> QImage:
-    """A square-cropped thumbnail ``side`` device pixels wide; QImageReader decodes at reduced size."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and size.width() > 0 and size.height() > 0:
-        scale = side / min(size.width(), size.height())
-        if scale < 1:
-            reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
-    image = reader.read()
-    if image.isNull():
-        return image
-    w, h = image.width(), image.height()
-    s = min(w, h)
-    image = image.copy((w - s) // 2, (h - s) // 2, s, s)
-    if s > side:
-        image = image.scaled(side, side, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-    return image.convertToFormat(QImage.Format_RGB32)
 
 
 class ThumbnailLoader(QObject):
@@ -137,7 +97,7 @@ class ThumbnailLoader(QObject):
         self.cache_bytes = 0
         self.failed.clear()
 
-    def get(self, item: Item) -> QImage | None:
+    def get(self, item: PhotoItem) -> QImage | None:
         key = (item.id, item.thumbnail)
         image = self.cache.get(key)
         if image is not None:
@@ -188,14 +148,14 @@ class ThumbnailLoader(QObject):
 class ResultModel(QAbstractListModel):
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
-        self.items: list[Item] = []
+        self.items: list[PhotoItem] = []
         self.loader = loader
         self.row_of: dict[object, int] = {}
         self.show_scores = False
         loader.ready.connect(self._thumbnail_ready)
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else len(self.items)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self.items)
 
     # Never return None from data(): with PySide6 6.12 on CPython 3.11 each None returned
     # through QVariant loses a reference to None, and the process aborts ("none_dealloc")
@@ -238,13 +198,13 @@ class ResultModel(QAbstractListModel):
         data.setUrls([QUrl.fromLocalFile(self.items[i.row()].path) for i in indexes if i.isValid()])
         return data
 
-    def set_items(self, items: list[Item]) -> None:
+    def set_items(self, items: list[PhotoItem]) -> None:
         self.beginResetModel()
         self.items = items
         self.row_of = {}
         self.endResetModel()
 
-    def extend(self, items: list[Item]) -> None:
+    def extend(self, items: list[PhotoItem]) -> None:
         """Append the rest of a result list whose first page is on screen, without a reset."""
         if not items:
             return
@@ -259,7 +219,7 @@ class ResultModel(QAbstractListModel):
         self.row_of = {}
         self.layoutChanged.emit()
 
-    def item(self, row: int) -> Item | None:
+    def item(self, row: int) -> PhotoItem | None:
         return self.items[row] if 0 <= row < len(self.items) else None
 
     def _thumbnail_ready(self, key) -> None:

@@ -1,0 +1,1 @@
+"""The photo library engine: catalogue, vector index, indexer, queries, search and duplicates."""
