@@ -25,7 +25,7 @@ from .open_clip_models import build_model, eval_transform
 from .pseudo_captions import dedupe, write_pseudo_captions
 from .runs import fit, save_clip
 from .tasks import CaptionBank, GPRFineTune, MCIPFineTune, Realign, set_patch_dropout
-from .trainer.loop import FitResult, LoopConfig
+from .trainer.loop import FitResult, LoopConfig, set_aside_resume
 
 
 def _model(cfg, dist: DistInfo):
@@ -94,6 +94,15 @@ def _finish(result: FitResult, task: str, cfg: GPRFTConfig | RealignConfig, expo
     return best
 
 
+def _start_fresh(out: Path, dist: DistInfo, log: Callable[[str], None]) -> None:
+    """--fresh: move the run folder's checkpoint aside, so that the run starts over instead of resuming."""
+    if dist.is_main:
+        moved = set_aside_resume(out)
+        if moved is not None:
+            log(f"starting over: the run's checkpoint was moved aside to {moved}")
+    barrier()
+
+
 def _out(task: str, cfg: GPRFTConfig | RealignConfig) -> tuple[Path, dict]:
     """The run's folder, with the settings it ran with as config.json (loadable again as a config)."""
     out = Path(cfg.train.output_dir)
@@ -108,12 +117,14 @@ def _show(enabled: bool) -> bool | None:
     return None if enabled else False
 
 
-def run_gpr_ft(cfg: GPRFTConfig, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
-    return _run_finetune("gpr-ft", cfg, export, log)
+def run_gpr_ft(cfg: GPRFTConfig, export: dict | None = None, log: Callable[[str], None] = print,
+               fresh: bool = False) -> Path:
+    return _run_finetune("gpr-ft", cfg, export, log, fresh)
 
 
-def run_mcip(cfg: MCIPConfig, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
-    return _run_finetune("mcip", cfg, export, log)
+def run_mcip(cfg: MCIPConfig, export: dict | None = None, log: Callable[[str], None] = print,
+             fresh: bool = False) -> Path:
+    return _run_finetune("mcip", cfg, export, log, fresh)
 
 
 def _pseudo_caption_lists(files: list, paths: list[Path]) -> list[list[str]]:
@@ -135,10 +146,12 @@ def _jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _run_finetune(task: str, cfg: GPRFTConfig, export, log) -> Path:
+def _run_finetune(task: str, cfg: GPRFTConfig, export, log, fresh: bool = False) -> Path:
     dist = init_distributed(cfg.train.device)
     try:
         out, settings = _out(task, cfg)
+        if fresh:
+            _start_fresh(out, dist, log)
         _, clip, tokenizer = _model(cfg, dist)
         listing = _labelled(cfg.data.train, "data.train")
         dim = clip.visual.output_dim
@@ -186,10 +199,13 @@ def caption_listing(entries: list[dict]) -> tuple[list, list[list[str]]]:
     return images, captions
 
 
-def run_realign(cfg: RealignConfig, export: dict | None = None, log: Callable[[str], None] = print) -> Path:
+def run_realign(cfg: RealignConfig, export: dict | None = None, log: Callable[[str], None] = print,
+                fresh: bool = False) -> Path:
     dist = init_distributed(cfg.train.device)
     try:
         out, settings = _out("realign", cfg)
+        if fresh:
+            _start_fresh(out, dist, log)
         loaded, clip, tokenizer = _model(cfg, dist)
         images, captions = caption_listing([e.spec() for e in cfg.data.captions])
         cache_dir = Path(cfg.data.feature_cache or out / "features")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import download as download_module
 from desktop_app.download import DownloadCancelled, download
+from desktop_app.download import transfer as download_transfer
 from desktop_app.errors import PixfindError
 
 from .http_server import CHUNK, FILE_SIZE, ServerState, closed_port_url, serving
@@ -285,7 +285,8 @@ def test_disk_full_names_the_destination_and_keeps_part(server, tmp_path, monkey
         f = real_open(path, mode, *args, **kwargs)
         return FullDisk(f) if "b" in mode and Path(path) == part_of(dest) else f
 
-    monkeypatch.setattr(download_module, "open", fake_open, raising=False)
+    # The .part is written by desktop_app.download.transfer: patch open() where it is looked up.
+    monkeypatch.setattr(download_transfer, "open", fake_open, raising=False)
     with pytest.raises(PixfindError) as info:
         download(server.url, dest, **FAST)
     message = str(info.value)

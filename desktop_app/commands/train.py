@@ -34,13 +34,15 @@ def _train_command(task: str, help_text: str) -> click.Command:
     @click.option("--export-tokenizer", type=click.Path(path_type=Path, exists=True),
                   help="tokenizer.json or folder, for models whose tokenizer open_clip does not ship (SigLIP).")
     @click.option("--replace", is_flag=True, help="Replace an installed pack of the same name.")
+    @click.option("--fresh", is_flag=True,
+                  help="Start the run over: move the output folder's last.pt aside (to last.pt.old) instead of resuming from it.")
     @click.argument("overrides", nargs=-1)
-    def command(config, export, export_name, export_output, export_precision, export_tokenizer, replace, overrides):
+    def command(config, export, export_name, export_output, export_precision, export_tokenizer, replace, fresh, overrides):
         cfg = _config(task, config, overrides)
         pipelines = import_training("pipelines", "train")
         export_opts = ({"name": export_name, "output": export_output, "precision": export_precision, "replace": replace,
                         "tokenizer": export_tokenizer} if export or export_output else None)
-        getattr(pipelines, TASKS[task])(cfg, export=export_opts, log=_log)
+        getattr(pipelines, TASKS[task])(cfg, export=export_opts, log=_log, fresh=fresh)
 
     return command
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from desktop_app.errors import PixfindError, one_line
 from desktop_app.progress import progress_bar
 
+from ..checkpoint import load_resume_state, resume_error, state_mismatch
 from ..distributed import DistInfo, all_reduce_mean, barrier
 from .logs import RunLog
 from .rng import rng_state, set_rng_state
@@ -21,6 +23,25 @@ from .schedule import CosineSchedule
 
 RESUME_FILE = "last.pt"
 BEST_FILE = "best.pth"
+
+
+def set_aside_resume(out_dir: Path) -> Path | None:
+    """Move a run folder's last.pt aside (to last.pt.old, last.pt.old-2, ...) so that the run starts over;
+    return where it went, or None when there was none. The rest of the folder is left as it is."""
+    path = Path(out_dir) / RESUME_FILE
+    if not path.is_file():
+        return None
+    n = 1
+    while True:
+        target = path.with_name(RESUME_FILE + (".old" if n == 1 else f".old-{n}"))
+        if not target.exists():
+            break
+        n += 1
+    try:
+        os.replace(path, target)
+    except OSError as e:
+        raise PixfindError(f"{path}: cannot move it aside to start the run over ({e.strerror or one_line(e)})") from None
+    return target
 
 
 @dataclass
@@ -90,17 +111,34 @@ class Trainer:
         barrier()
 
     def try_resume(self) -> bool:
+        """Continue from the run folder's last.pt, if there is one; any fault in it is one PixfindError line."""
         path = self.out_dir / RESUME_FILE
         if not path.is_file():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.module.load_state_dict(state["module"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        set_rng_state(state["rng"])
-        self.epoch_position = dict(state["data"])
+        state = load_resume_state(path)
+        problem = state_mismatch(self.module.state_dict(), state["module"])
+        if problem:
+            raise resume_error(path, f"it does not fit this run's model: {problem}")
+        for part, restore in (("module", lambda: self.module.load_state_dict(state["module"])),
+                              ("optimizer", lambda: self._load_optimizer(state["optimizer"])),
+                              ("schedule", lambda: self.schedule.load_state_dict(state["schedule"])),
+                              ("rng", lambda: set_rng_state(state["rng"]))):
+            try:
+                restore()
+            except Exception as e:  # torch and numpy raise many types for states that do not fit
+                raise resume_error(path, f"its {part} state does not fit this run ({type(e).__name__}: {one_line(e, 120)})") from None
+        self.epoch_position = {"epoch": state["data"]["epoch"], "position": state["data"]["position"]}
         self.step, self.best, self.evals_since_best = state["step"], state["best"], state["evals_since_best"]
         return True
+
+    def _load_optimizer(self, saved: dict) -> None:
+        """Load the optimizer state; its moment tensors must have their parameters' shapes."""
+        self.optimizer.load_state_dict(saved)
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                for name, value in self.optimizer.state.get(p, {}).items():
+                    if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
+                        raise ValueError(f"{name} has shape {tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
 
     # ---------------------------------------------------------------- loop
     def _autocast(self):
