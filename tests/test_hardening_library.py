@@ -270,6 +270,31 @@ def test_f9_garbage_page_in_catalogue_explained_then_repaired(tmp_path, tiny_mod
     assert json.loads(out)[0]["path"].endswith("photo-with-a-long-name-059.jpg")
 
 
+def test_f9_lost_folders_page_keeps_every_photo_and_vector(tmp_path, tiny_model, library_dir):
+    """Garbage over the folders table (found by the fault-injection script): repair used to refuse
+    every photo row for its missing folder and lose the whole index. The folder rows are rebuilt
+    from the photos' paths, and nothing is encoded again."""
+    root = tmp_path / "photos"
+    for i in range(12):
+        make_photo(root / "trip" / f"p{i:02d}.jpg", seed=i)
+    code, _, err = pixfind("index", root, "--library", library_dir)
+    assert code == 0, err
+    page_size, page = _leaf_page_of(library_dir, "folders")
+    with open(library_dir / "catalogue.db", "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(np.random.default_rng(1).integers(0, 256, page_size, dtype=np.uint8).tobytes())
+
+    code, out, err = pixfind("library", "repair", "--library", library_dir)
+    assert code == 0, err
+    assert f"folder rebuilt from its photos' paths: {root / 'trip'}" in out
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM photos")[0][0] == 12
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] == 12
+    code, out, err = pixfind("index", "--library", library_dir, "--json")
+    assert code == 0, err
+    assert json.loads(out)["encoded"] == 0
+    assert_index_matches_catalogue(library_dir)
+
+
 @pytest.mark.parametrize("damage", ["missing", "string", "garbage-counter"])
 def test_f9_marker_or_change_counter_damaged_recovers(tmp_path, tiny_model, library_dir, damage):
     """A vector-index marker without its change number or with it as a string, or garbage in the

@@ -60,8 +60,12 @@ def repair_command(library_dir):
         + (", plus any photo whose catalogue row was unreadable (found again when its folder is scanned)"
            if report.unreadable.get("photos") or not report.salvaged.get("photos") else "")
     )
-    if report.unreadable.get("folders") or not report.salvaged.get("folders"):
-        click.echo("some folders were lost: add them again with `pixfind index FOLDER`")
+    for folder in report.folders_rebuilt:
+        click.echo(f"folder rebuilt from its photos' paths: {printable(folder)}")
+    if report.folders_rebuilt:
+        click.echo("check them with `pixfind folders list`; a folder whose photos all sat in sub-folders is rebuilt as the deepest one")
+    if report.unreadable.get("folders") and not report.folders_rebuilt or not report.salvaged.get("folders") and not report.folders_rebuilt:
+        click.echo("some folders may be lost: add them again with `pixfind index FOLDER`")
 
 
 COMMANDS = [library_group]

@@ -52,6 +52,7 @@ class RepairReport:
     bad_vectors: int = 0
     to_reindex: int = 0  # photos left without a vector for some model
     models: list[str] = field(default_factory=list)
+    folders_rebuilt: list[str] = field(default_factory=list)  # folder rows lost, rebuilt from their photos' paths
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -234,6 +235,39 @@ def _salvage_rows(conn: sqlite3.Connection, table: str, columns: list[str], repo
                 return
 
 
+def _insert_row(dst: sqlite3.Connection, insert: str, row: tuple) -> bool:
+    try:
+        dst.execute("SAVEPOINT row")
+        dst.execute(insert, row)
+        dst.execute("RELEASE row")
+        return True
+    except sqlite3.DatabaseError:
+        dst.execute("ROLLBACK TO row")
+        dst.execute("RELEASE row")
+        return False
+
+
+def _rebuild_folder(dst: sqlite3.Connection, folder_id, photo_paths: list, report: RepairReport) -> int:
+    """A folder row lost to damage, rebuilt as the deepest folder holding all of its photos.
+
+    Its photos and their vectors are kept instead of being encoded again. Returns the id the
+    photos now belong to (an existing folder at that path is reused).
+    """
+    parents = [os.path.dirname(os.fsencode(p)) for p in photo_paths if isinstance(p, (bytes, str))]
+    try:
+        path = os.path.commonpath(parents) if parents else None
+    except ValueError:  # a mix of absolute and relative paths: nothing sensible to rebuild
+        path = None
+    if not path:
+        return folder_id
+    existing = dst.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
+    if existing:
+        return existing[0]
+    dst.execute("INSERT INTO folders (id, path, added_at) VALUES (?, ?, ?)", (folder_id, path, time.time()))
+    report.folders_rebuilt.append(os.fsdecode(path))
+    return folder_id
+
+
 def repair(directory: str | os.PathLike) -> RepairReport:
     directory = Path(directory).expanduser().absolute()
     path = directory / CATALOGUE_FILE
@@ -301,16 +335,27 @@ def _repair_locked(directory: Path, path: Path) -> RepairReport:
                 continue
             insert = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})'
             copied = dropped = 0
+            orphans: dict[int, list[tuple]] = {}  # photos whose folder row was lost, by folder id
+            known_folders = {r[0] for r in dst.execute("SELECT id FROM folders")} if table == "photos" else set()
             for row in _salvage_rows(src, table, columns, report):
-                try:
-                    dst.execute("SAVEPOINT row")
-                    dst.execute(insert, row)
-                    dst.execute("RELEASE row")
+                if table == "photos" and "folder_id" in columns and "path" in columns:
+                    folder_id = row[columns.index("folder_id")]
+                    if folder_id not in known_folders:
+                        orphans.setdefault(folder_id, []).append(row)
+                        continue
+                if _insert_row(dst, insert, row):
                     copied += 1
-                except sqlite3.DatabaseError:
-                    dst.execute("ROLLBACK TO row")
-                    dst.execute("RELEASE row")
+                else:
                     dropped += 1
+            for folder_id, rows in orphans.items():
+                new_id = _rebuild_folder(dst, folder_id, [r[columns.index("path")] for r in rows], report)
+                for row in rows:
+                    row = list(row)
+                    row[columns.index("folder_id")] = new_id
+                    if _insert_row(dst, insert, tuple(row)):
+                        copied += 1
+                    else:
+                        dropped += 1
             report.salvaged[table] = copied
             if dropped:
                 report.dropped[table] = dropped
