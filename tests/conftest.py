@@ -12,6 +12,16 @@ TINY_CONFIG = DATA / "tiny-vit.json"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+_KINDS = ("unit", "integration", "gui")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark each test by the folder it lives in: ``pytest -m unit`` runs the fast ones."""
+    for item in items:
+        kind = Path(str(item.fspath)).parent.name
+        if kind in _KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(autouse=True)
 def pixfind_home(tmp_path, monkeypatch) -> Path:

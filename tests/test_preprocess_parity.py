@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -410,9 +411,19 @@ def test_unreadable_file(tmp_path):
     Image.new("RGB", (4, 4)).save(path)
     path.chmod(0)
     try:
-        if os.access(path, os.R_OK):
-            pytest.skip("running as a user (root) who can read a chmod 000 file")
-        _assert_pixfind_error(path, match_problem="permission")
+        if not os.access(path, os.R_OK):
+            _assert_pixfind_error(path, match_problem="permission")
+            return
+        # root reads a chmod 000 file: load it in a process without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+        drop = "-dac_override,-dac_read_search"
+        setpriv = shutil.which("setpriv")
+        if setpriv is None or subprocess.run([setpriv, f"--bounding-set={drop}", "true"], check=False).returncode:
+            pytest.skip("running as root without a working setpriv: load_image's 'permission denied' is not covered here")
+        code = ("import sys\nfrom desktop_app.errors import PixfindError\nfrom desktop_app.preprocess import load_image\n"
+                "try:\n    load_image(sys.argv[1])\nexcept PixfindError as e:\n    print(e)\nelse:\n    print('loaded')\n")
+        done = subprocess.run([setpriv, f"--inh-caps={drop}", f"--ambient-caps={drop}", f"--bounding-set={drop}",
+                               sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120, check=False)
+        assert done.stdout.strip() == f"{path}: permission denied", done.stdout + done.stderr
     finally:
         path.chmod(0o600)
 

@@ -1,0 +1,1 @@
+"""The real window, driven with QTest clicks and key presses (offscreen)."""
