@@ -207,8 +207,9 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
             _copy_pack(src_dir, staged)
         # Check the copy, not the source: it is what will be used, and the source may change meanwhile.
         manifest = load_pack(staged, verify=True)
-        _check_loads(staged)
+        encoder = _check_loads(staged)
         record_files(staged, manifest)
+        _calibrate(staged, manifest, encoder)
         final = root / name
         if final.exists():
             if not replace:
@@ -219,11 +220,23 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
     return InstalledPack(name, final, manifest, _dir_size(final))
 
 
-def _check_loads(pack_dir: Path) -> None:
+def _check_loads(pack_dir: Path):
     """Open the pack as the app will, so a pack ONNX Runtime cannot run is refused at install."""
     from .encoder import Encoder
 
-    Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=None)
+    return Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=None)
+
+
+def _calibrate(pack_dir: Path, manifest: PackManifest, encoder) -> None:
+    """Calibrate a pack built before calibration existed; kept in a sidecar file, pack.json untouched."""
+    if manifest.calibration:
+        return
+    from . import calibration
+
+    try:
+        calibration.ensure(pack_dir, manifest, encoder)
+    except Exception as e:  # noqa: BLE001 - optional: measured again on first use
+        _warn(f"{pack_dir.name}: could not calibrate the model now ({one_line(e)}); it is done on first use")
 
 
 def remove(name: str) -> Path:

@@ -90,6 +90,9 @@ class PackManifest:
     description: str = ""
     starter: bool = False
     format_version: int = FORMAT_VERSION
+    # What this model's scores mean (duplicate and good-match thresholds), measured when the pack
+    # was built or installed; empty for a pack made before calibration (see desktop_app.calibration).
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -118,6 +121,7 @@ class PackManifest:
             description=data.get("description", ""),
             starter=data.get("starter", False),
             format_version=data["format_version"],
+            calibration=dict(data.get("calibration", {})),
         )
         manifest.validate(where)
         return manifest
@@ -270,6 +274,9 @@ def _check_schema(data: Any, problems: list[str]) -> None:
         problems.append("description is not a string")
     if not isinstance(data.get("starter", False), bool):
         problems.append(f"starter {_show(data.get('starter'))} is not true or false")
+    from .calibration import check as check_calibration
+
+    problems.extend(check_calibration(data.get("calibration", {})))
 
 
 def _json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -115,10 +115,23 @@ class PackBuilder:
         write_manifest(self.dir, manifest)
         return Encoder(self.dir, providers=[CPU])
 
-    def finish(self, manifest: PackManifest) -> Path:
+    def finish(self, manifest: PackManifest, calibrate: bool = True) -> Path:
+        """Calibrate the pack (see :mod:`desktop_app.calibration`), write pack.json, rename into place."""
+        if calibrate and not manifest.calibration:
+            manifest.calibration = calibrate_pack(self.open(manifest))
         write_manifest(self.dir, manifest)
         self.dir.rename(self.out_dir)
         return self.out_dir
+
+
+def calibrate_pack(encoder: Encoder) -> dict:
+    """The pack's calibration on the bundled sample photos; empty (uncalibrated) when they are missing."""
+    from desktop_app import calibration
+
+    try:
+        return calibration.calibrate(encoder)
+    except (FileNotFoundError, ValueError, KeyError):
+        return {}
 
 
 def build_and_install(build: Callable[[Path], object], *, name: str | None = None, replace: bool = False):

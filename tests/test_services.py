@@ -91,10 +91,20 @@ def test_nothing_indexed_is_its_own_error(tiny_model, library_dir):
         svc.search(SearchRequest("a photo"))
 
 
-def test_duplicates_are_groups_of_members(service, photos, tmp_path):
+def test_duplicates_are_groups_of_members(service, photos):
+    """Typed groups led by the best copy; eight distinct textures never group, even at 0.0."""
+    from PIL import Image
+
+    assert service.duplicates(0.0) == []
+    with Image.open(photos / "p0.jpg") as im:
+        im.resize((im.width // 2, im.height // 2)).save(photos / "p0-small.jpg", quality=80)
+    service.index(None)
     groups = service.duplicates(0.0)
-    assert len(groups) == 1 and len(groups[0].members) == 8
-    assert groups[0].members[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert len(groups) == 1
+    members = groups[0].members
+    assert [os.path.basename(m.item.path) for m in members] == ["p0.jpg", "p0-small.jpg"]
+    assert members[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert members[1].similarity < 1.0
 
 
 def test_cancel_event_stops_indexing_and_the_next_run_resumes(tiny_model, library_dir, photos):

@@ -39,13 +39,22 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         col.setContentsMargins(16, 16, 16, 16)
         col.addWidget(heading("Near-duplicate photos"))
         row = QHBoxLayout()
-        row.addWidget(muted("Photos in a group look alike. Untick the ones to move to the trash; the largest is kept by default."), 1)
+        row.addWidget(
+            muted(
+                "Each group holds copies of one picture (the model and the pictures themselves agree). Untick the ones "
+                "to move to the trash; the best copy is kept, and nothing is marked in a group that is not certain."
+            ),
+            1,
+        )
         row.addWidget(QLabel("Similarity"))
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.80, 0.9999)
+        self.threshold.setRange(0.50, 0.9999)
         self.threshold.setSingleStep(0.005)
         self.threshold.setDecimals(4)
         self.threshold.setValue(0.95)
+        # Until the user picks a value, the model's calibrated one is used (and shown once known).
+        self.use_default = True
+        self.threshold.valueChanged.connect(self._threshold_changed)
         # editingFinished also fires when focus merely leaves the box (say, for the trash
         # button): search again only for a new value, or the click lands on a disabled button
         self.threshold.editingFinished.connect(self._threshold_edited)
@@ -54,6 +63,8 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         find.clicked.connect(self.find)
         row.addWidget(find)
         col.addLayout(row)
+        self.calibration = muted()
+        col.addWidget(self.calibration)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.NoFrame)
@@ -84,26 +95,43 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         if self.threshold.value() != self._searched_at:
             self.find()
 
+    def _threshold_changed(self, _value: float) -> None:
+        self.use_default = False  # the user's value from now on
+
     def find(self) -> None:
         self._searched_at = self.threshold.value()
         self.status.setText("Comparing photos…")
         self.trash_button.setEnabled(False)
         self._gen = getattr(self, "_gen", 0) + 1
         gen = self._gen
-        self._run_task(
-            self.service.duplicates, self.threshold.value(), done=lambda g: self._show(g, gen), failed=self.status.setText
-        )
+        service, threshold = self.service, None if self.use_default else self.threshold.value()
 
-    def _show(self, groups: list[DuplicateGroup], gen: int) -> None:
+        def work():
+            default = service.duplicate_threshold()
+            return default, service.describe_calibration(), service.duplicates(threshold)
+
+        self._run_task(work, done=lambda found: self._show(found, gen), failed=self.status.setText)
+
+    def _show(self, found: tuple[float, str, list[DuplicateGroup]], gen: int) -> None:
         if gen != self._gen:
             return
+        default, about, groups = found
+        if self.use_default:
+            self.threshold.blockSignals(True)
+            self.threshold.setValue(default)
+            self.threshold.blockSignals(False)
+            self._searched_at = self.threshold.value()
+        self.calibration.setText(f"This model's default similarity is {default:.4f} ({about}).")
         self.groups = groups
         self.checks = []
         content = QWidget()
         col = QVBoxLayout(content)
         col.setSpacing(14)
         for n, group in enumerate(groups, 1):
-            col.addWidget(heading(f"Group {n} · {len(group.members)} photos", 1.0))
+            title = f"Group {n} · {len(group.members)} photos"
+            if not group.confident:
+                title += " · not certain: check before removing any"
+            col.addWidget(heading(title, 1.0))
             row = QHBoxLayout()
             row.setSpacing(10)
             for i, member in enumerate(group.members):
@@ -117,8 +145,8 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
                 self._run_task(read_scaled, source, int(150 * dpr), done=lambda img, pic=pic, dpr=dpr: set_pixmap(pic, img, dpr))
                 cell.addWidget(pic)
                 check = QCheckBox(f"Keep  ({sim:.3f})" if i else "Keep")
-                check.setChecked(i == 0)
-                check.setToolTip(item.path)
+                check.setChecked(not member.suggest_trash)  # only the copies of a certain group are marked
+                check.setToolTip(f"{item.path}\npicture differs from the first by {member.hash_distance} of 64 hash bits")
                 check.toggled.connect(self._count)
                 name = muted(f"{item.name}\n{item.width}×{item.height} · {human_size(item.size)}")
                 cell.addWidget(check)

@@ -11,8 +11,20 @@ from PySide6.QtWidgets import QLabel
 from .. import text
 
 
-def read_scaled(path: str, side: int) -> QImage:
-    """A square-cropped thumbnail ``side`` device pixels wide; QImageReader decodes at reduced size."""
+def short_side(path: str) -> int:
+    """The shorter edge of an image file in pixels, from its header (0 when unreadable)."""
+    size = QImageReader(path).size()
+    return min(size.width(), size.height()) if size.isValid() else 0
+
+
+def read_scaled(path: str, side: int, crop: bool = True) -> QImage:
+    """An image whose shorter edge is ``side`` device pixels; QImageReader decodes at reduced size.
+
+    ``crop``: the centred square, exactly ``side`` × ``side`` (a smaller source is scaled up,
+    so a cell or a dialog's tile is always filled, at an even size). Without it the aspect
+    ratio is kept and a smaller source is returned as it is (the caller may look for a
+    larger one rather than draw it blurred).
+    """
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     size = reader.size()
@@ -25,8 +37,12 @@ def read_scaled(path: str, side: int) -> QImage:
         return image
     w, h = image.width(), image.height()
     s = min(w, h)
+    if not crop:
+        if s > side:
+            image = image.scaled(max(1, round(w * side / s)), max(1, round(h * side / s)), Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+        return image.convertToFormat(QImage.Format_RGB32)
     image = image.copy((w - s) // 2, (h - s) // 2, s, s)
-    if s > side:
+    if s != side:
         image = image.scaled(side, side, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
     return image.convertToFormat(QImage.Format_RGB32)
 
@@ -39,7 +55,7 @@ def set_pixmap(label: QLabel, image: QImage, dpr: float, missing: str | None = "
                 label.setText(missing)
             return
         pix = QPixmap.fromImage(image)
-        pix.setDevicePixelRatio(dpr)
+        pix.setDevicePixelRatio(dpr)  # device pixels: drawn 1:1, neither blurred up nor halved
         label.setPixmap(pix)
     except RuntimeError:  # the dialog closed meanwhile
         pass

@@ -7,11 +7,8 @@ import os
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -19,8 +16,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStyle,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -113,6 +108,19 @@ class LibraryPanel(QWidget):
         col.addWidget(self.progress_box)
         self.last_run = muted()
         col.addWidget(self.last_run)
+        self.error_row = QWidget()  # an indexing error: an icon and a clear error colour, not grey
+        err = QHBoxLayout(self.error_row)
+        err.setContentsMargins(0, 0, 0, 0)
+        icon = QLabel()
+        icon.setPixmap(self.style().standardIcon(QStyle.SP_MessageBoxWarning).pixmap(16, 16))
+        icon.setAlignment(Qt.AlignTop)
+        self.error_text = QLabel()
+        self.error_text.setObjectName("error")
+        self.error_text.setWordWrap(True)
+        err.addWidget(icon)
+        err.addWidget(self.error_text, 1)
+        self.error_row.hide()
+        col.addWidget(self.error_row)
         self.errors_button = QPushButton()
         self.errors_button.setFlat(True)
         self.errors_button.setStyleSheet("text-align: left; padding: 2px 0;")
@@ -120,6 +128,7 @@ class LibraryPanel(QWidget):
         self.errors_button.hide()
         col.addWidget(self.errors_button)
         self.skipped: list[SkippedInfo] = []
+        self.errors_dialog = None
 
     def _selection(self) -> None:
         item = self.folders.currentItem()
@@ -154,17 +163,19 @@ class LibraryPanel(QWidget):
                 self.folders.setCurrentItem(item)
         self.folders.blockSignals(False)
         photos, embedded, n_folders = overview.photos, overview.embedded, len(overview.folders)
-        text = f"{photos:,} photos in {n_folders} folder{'s' if n_folders != 1 else ''}"
+        text = f"{photos:,} photo{'s' if photos != 1 else ''} in {n_folders} folder{'s' if n_folders != 1 else ''}"
         if photos and embedded < photos:
             text += f" · {embedded:,} searchable"
         self.summary.setText(text if overview.folders else "No folders yet. Add one, or drop it here.")
         self.skipped = overview.skipped
-        n = len(self.skipped)
-        self.errors_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read…")
-        self.errors_button.setVisible(n > 0)
+        self.update_skipped_count()
+        if getattr(self, "errors_dialog", None) is not None:
+            self.errors_dialog.set_skipped(self.skipped)
 
     def set_running(self, running: bool) -> None:
         self.progress_box.setVisible(running)
+        if getattr(self, "errors_dialog", None) is not None:
+            self.errors_dialog.set_indexing(running)
         self.reindex_button.setEnabled(not running)
         if running:
             self.pause_button.blockSignals(True)
@@ -181,7 +192,7 @@ class LibraryPanel(QWidget):
             return
         self.progress.setRange(0, p.total)
         self.progress.setValue(p.done)
-        self.progress_title.setText("Indexing paused" if p.paused else f"Indexing {p.done:,} of {p.total:,} photos")
+        self.progress_title.setText("Indexing paused" if p.paused else f"Indexing {p.done:,} of {p.total:,} photo{'s' if p.total != 1 else ''}")
         if p.paused:
             self.progress_detail.setText("Search works on what is indexed so far.")
         else:
@@ -189,30 +200,38 @@ class LibraryPanel(QWidget):
 
     def set_report(self, text: str) -> None:
         self.last_run.setText(text)
+        self.error_row.hide()
+
+    def set_error(self, text: str) -> None:
+        from .styles import error_colour
+
+        self.error_text.setStyleSheet(f"color: {error_colour(self.palette()).name()};")
+        self.error_text.setText(text)
+        self.error_row.show()
 
     def show_errors(self) -> None:
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Files that could not be indexed")
-        dialog.resize(760, 420)
-        col = QVBoxLayout(dialog)
-        col.addWidget(muted("These files were skipped. Fix or remove them, then re-index."))
-        tree = QTreeWidget()
-        tree.setHeaderLabels(["File", "Problem"])
-        tree.setRootIsDecorated(False)
-        tree.setObjectName("errors")
-        for skipped in self.skipped:
-            it = QTreeWidgetItem([skipped.path, skipped.reason])
-            it.setToolTip(0, skipped.path)
-            it.setToolTip(1, skipped.reason)
-            tree.addTopLevelItem(it)
-        tree.header().setSectionResizeMode(0, QHeaderView.Interactive)
-        tree.setColumnWidth(0, 420)
-        col.addWidget(tree)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.rejected.connect(dialog.reject)
-        col.addWidget(buttons)
+        """The skipped files, each with Show in folder, Retry and Hide (gui/skipped_dialog.py)."""
+        from .skipped_dialog import SkippedFilesDialog
+
+        dialog = SkippedFilesDialog(self.skipped, self)
+        dialog.retry.connect(lambda _paths: self.reindex.emit())  # a refresh indexes every skipped file again
+        dialog.set_indexing(self.progress_box.isVisible())
+        dialog.finished.connect(lambda _result: setattr(self, "errors_dialog", None))
         dialog.open()
         self.errors_dialog = dialog
+
+    def update_skipped_count(self) -> None:
+        """The skipped files link: files hidden by the user are not counted."""
+        from .skipped_dialog import hidden_paths
+
+        hidden = hidden_paths() if self.skipped else set()
+        n = sum(1 for s in self.skipped if s.path not in hidden)
+        if n:
+            self.errors_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read…")
+        else:
+            h = len(self.skipped)
+            self.errors_button.setText(f"{h} unreadable file{'s' if h != 1 else ''} hidden…")
+        self.errors_button.setVisible(bool(self.skipped))
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls() and any(os.path.isdir(u.toLocalFile()) for u in event.mimeData().urls()):

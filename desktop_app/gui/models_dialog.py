@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -23,24 +24,188 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..errors import PixfindError
+from ..errors import Cancelled, PixfindError
 from ..services import models as model_service
 from . import tasks
 from .images import human_size
 from .widgets import heading, muted
 
 
-def ask_for_pack(parent) -> str | None:
-    """A model pack folder, else (the folder picker cancelled) a .zip; None when both are cancelled."""
-    path = QFileDialog.getExistingDirectory(parent, "Import a model pack folder (or cancel to pick a .zip)")
-    if not path:
-        path, _ = QFileDialog.getOpenFileName(parent, "Import a model pack (.zip)", "", "Model packs (*.zip)")
-    return path or None
+class PackFileDialog(QFileDialog):
+    """One dialog for both kinds of model pack: select a pack folder or a .zip, then Import.
+
+    Qt's own (non-native) dialog in folder mode, showing files too: a folder with a pack.json
+    is imported as it is, a .zip (or a pack.json) is imported as a file, and any other folder
+    is opened to look inside. ``chosen`` carries the path.
+    """
+
+    chosen = Signal(str)
+
+    HINT = "A model pack is a folder with a pack.json inside, or a .zip of one: select either, then Import."
+
+    def __init__(self, parent=None, start: str | None = None):
+        super().__init__(parent, "Import a model pack (a folder or a .zip)")
+        self.setObjectName("packFileDialog")
+        self.setOption(QFileDialog.DontUseNativeDialog, True)
+        self.setFileMode(QFileDialog.Directory)
+        self.setOption(QFileDialog.ShowDirsOnly, False)
+        self.setNameFilters(["Model packs (*.zip pack.json)", "All files (*)"])
+        self.setLabelText(QFileDialog.Accept, "Import")
+        self.setLabelText(QFileDialog.FileName, "Pack:")
+        if start:
+            self.setDirectory(start)
+        self.hint = QLabel(self.HINT)
+        self.hint.setObjectName("packHint")
+        self.hint.setWordWrap(True)
+        grid = self.layout()
+        if isinstance(grid, QGridLayout):
+            grid.addWidget(self.hint, grid.rowCount(), 0, 1, grid.columnCount())
+        self.path: str | None = None
+        # Folder mode disables Import on a file; a .zip or a pack.json is a pack too.
+        self.currentChanged.connect(lambda _path: QTimer.singleShot(0, self._enable_import))
+
+    def _import_button(self) -> QPushButton | None:
+        box = self.findChild(QDialogButtonBox)
+        return box.button(QDialogButtonBox.Open) if box is not None else None
+
+    def _enable_import(self) -> None:
+        files = self.selectedFiles()
+        button = self._import_button()
+        if button is not None and files and os.path.isfile(files[0]):
+            name = os.path.basename(files[0])
+            button.setEnabled(name == "pack.json" or name.lower().endswith(".zip"))
+
+    def accept(self) -> None:
+        files = self.selectedFiles()
+        path = files[0] if files else self.directory().absolutePath()
+        if os.path.isdir(path):
+            if os.path.isfile(os.path.join(path, "pack.json")):
+                return self._choose(path)
+            if os.path.normpath(path) != os.path.normpath(self.directory().absolutePath()):
+                self.setDirectory(path)  # an ordinary folder: look inside it
+                return None
+            self.hint.setText(f"{os.path.basename(path) or path} has no pack.json. " + self.HINT)
+            return None
+        if os.path.basename(path) == "pack.json":
+            return self._choose(os.path.dirname(path))
+        if os.path.isfile(path) and path.lower().endswith(".zip"):
+            return self._choose(path)
+        self.hint.setText(f"{os.path.basename(path)} is not a model pack. " + self.HINT)
+        return None
+
+    def _choose(self, path: str) -> None:
+        self.path = path
+        QDialog.accept(self)
+        self.chosen.emit(path)
 
 
-def pull_known_model(name: str, cancel: threading.Event, progress):
+def choose_pack(parent, on_chosen) -> PackFileDialog:
+    """Open the pack chooser (window-modal); ``on_chosen(path)`` once a pack is picked."""
+    dialog = PackFileDialog(parent)
+    dialog.setAttribute(Qt.WA_DeleteOnClose)
+    dialog.chosen.connect(on_chosen)
+    dialog.open()
+    return dialog
+
+
+def pull_known_model(name: str, cancel: threading.Event, tokenizer: str | None = None, *, progress):
     """The model service's pull, its progress passed on as one (stage, done, total) value per call."""
-    return model_service.pull(name, cancel=cancel, progress=lambda stage, done, total: progress((stage, done, total)))
+    return model_service.pull(
+        name, tokenizer=tokenizer, cancel=cancel, progress=lambda stage, done, total: progress((stage, done, total))
+    )
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def needs_tokenizer(error: str) -> bool:
+    """The pull's error for a model whose Hugging Face tokenizer was not given."""
+    return "needs the Hugging Face tokenizer" in error
+
+
+def tokenizer_help(name: str, hf_name: str) -> str:
+    """What to do when no tokenizer folder was chosen, in the window's words (no command-line flags)."""
+    return (
+        f"{name} needs the tokenizer of {hf_name}, which is not bundled: save its files "
+        f"({', '.join(TOKENIZER_FILES)}) from the model's Hugging Face page into a folder, "
+        "then click Download again and choose that folder."
+    )
+
+
+def find_tokenizer(hf_name: str, remembered: str | None = None) -> str | None:
+    """A folder holding the tokenizer files of ``hf_name``: the one chosen last time, else the
+    Hugging Face cache (``HF_HUB_CACHE``, ``HF_HOME``/hub or ~/.cache/huggingface/hub)."""
+    if remembered and os.path.isfile(os.path.join(remembered, "tokenizer.json")):
+        return remembered
+    roots = [os.environ.get("HF_HUB_CACHE"), os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None]
+    roots.append(os.path.join(os.path.expanduser("~"), ".cache", "huggingface", "hub"))
+    snapshots = "models--" + hf_name.replace("/", "--")
+    for root in filter(None, roots):
+        folder = os.path.join(root, snapshots, "snapshots")
+        try:
+            found = sorted((os.path.join(folder, d) for d in os.listdir(folder)), key=os.path.getmtime, reverse=True)
+        except OSError:
+            continue
+        for candidate in found:
+            if os.path.isfile(os.path.join(candidate, "tokenizer.json")):
+                return candidate
+    return None
+
+
+def install_starter_model(cancel: threading.Event, *, progress):
+    """Build and install the starter model; ``cancel`` stops it at its next step, nothing left behind."""
+
+    def log(message: str) -> None:
+        if cancel.is_set():
+            raise Cancelled("installing the starter model was cancelled")
+        progress(message)
+
+    return model_service.install_starter(log=log)
+
+
+# The starter build's steps (model_training/starter/build.py), in the window's words.
+STARTER_STEPS = (
+    ("loading", "Loading the image and text networks…"),
+    ("embedding", "Teaching it a thousand everyday things…"),
+    ("exporting", "Converting the networks for pixfind…"),
+    ("quantising", "Making the text part smaller…"),
+)
+
+
+class StarterInstall(tasks.TaskOwner, QObject):
+    """Installing the starter model in the background: progress as (step, of, text), cancellable."""
+
+    progressed = Signal(int, int, str)
+    finished = Signal(object)  # the installed model
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cancel_event = threading.Event()
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self.progressed.emit(0, len(STARTER_STEPS) + 1, "Starting…")
+        self._run_task(install_starter_model, self.cancel_event, progress=self._step, done=self._done, failed=self._failed)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _step(self, message: str) -> None:
+        for i, (prefix, text) in enumerate(STARTER_STEPS):
+            if message.startswith(prefix):
+                self.progressed.emit(i + 1, len(STARTER_STEPS) + 1, text)
+                return
+        self.progressed.emit(-1, len(STARTER_STEPS) + 1, message)
+
+    def _done(self, pack) -> None:
+        self.running = False
+        self.finished.emit(pack)
+
+    def _failed(self, message: str) -> None:
+        self.running = False
+        self.failed.emit(message)
 
 
 class ModelsDialog(tasks.TaskOwner, QDialog):
@@ -92,7 +257,7 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
             self.known.setItemData(self.known.count() - 1, m.description, Qt.ToolTipRole)
         pull_row.addWidget(self.known, 1)
         self.pull_button = QPushButton("Download")
-        self.pull_button.clicked.connect(self._start_pull)
+        self.pull_button.clicked.connect(lambda: self._start_pull())
         pull_row.addWidget(self.pull_button)
         col.addLayout(pull_row)
         self.pull_progress = QProgressBar()
@@ -161,12 +326,7 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         self.refresh()
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model pack", "", "Model packs (*.zip pack.json);;All files (*)")
-        if not path:
-            return
-        if os.path.basename(path) == "pack.json":
-            path = os.path.dirname(path)
-        self.import_pack(path)
+        self.pack_dialog = choose_pack(self, self.import_pack)
 
     def import_pack(self, path: str) -> None:
         self.pull_status.setText(f"Installing {os.path.basename(path)}…")
@@ -181,8 +341,11 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
 
         self._run_task(model_service.import_pack, path, done=done, failed=self.pull_status.setText)
 
-    def _start_pull(self) -> None:
+    def _start_pull(self, tokenizer: str | None = None) -> None:
         name = self.known.currentData()
+        model = next((m for m in model_service.known() if m.name == name), None)
+        if tokenizer is None and model is not None and model.hf_tokenizer:
+            tokenizer = find_tokenizer(model.hf_tokenizer, self._settings_value("tokenizer_dir"))
         self.cancel_event = threading.Event()
         self.pull_button.setEnabled(False)
         self.pull_progress.show()
@@ -205,15 +368,42 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
             self.pull_button.setEnabled(True)
             self.pull_progress.hide()
             self.pull_cancel.hide()
-            if error:
+            if error and model is not None and model.hf_tokenizer and needs_tokenizer(error):
+                self._ask_for_tokenizer(model.name, model.hf_tokenizer)
+            elif error:
                 self.pull_status.setText(error)
             else:
                 self.pull_status.setText(f"Installed {result}.")
                 self.refresh()
 
         self._run_task(
-            pull_known_model, name, self.cancel_event, progress=progress, done=lambda r: finished(r.name), failed=lambda e: finished(error=e)
+            pull_known_model, name, self.cancel_event, tokenizer,
+            progress=progress, done=lambda r: finished(r.name), failed=lambda e: finished(error=e),
+        )  # fmt: skip
+
+    def _ask_for_tokenizer(self, name: str, hf_name: str) -> None:
+        """The model's tokenizer is not bundled: ask for the folder holding its files, then pull again."""
+        files = ", ".join(TOKENIZER_FILES)
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Choose the folder with the {hf_name} tokenizer files ({files})", self._settings_value("tokenizer_dir") or ""
         )
+        if folder and not os.path.isfile(os.path.join(folder, "tokenizer.json")):
+            self.pull_status.setText(f"{folder} has no tokenizer.json. {tokenizer_help(name, hf_name)}")
+            return
+        if not folder:
+            self.pull_status.setText(tokenizer_help(name, hf_name))
+            return
+        self._set_settings_value("tokenizer_dir", folder)
+        self._start_pull(tokenizer=folder)
+
+    def _settings_value(self, key: str):
+        settings = getattr(self.parent(), "settings", None)
+        return settings.value(key) if settings is not None else None
+
+    def _set_settings_value(self, key: str, value) -> None:
+        settings = getattr(self.parent(), "settings", None)
+        if settings is not None:
+            settings.setValue(key, value)
 
     def _cancel_pull(self) -> None:
         if self.cancel_event is not None:

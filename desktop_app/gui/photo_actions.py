@@ -153,11 +153,11 @@ class PhotoActions(tasks.TaskOwner, QObject):
             return
         if not target:
             start = self.settings.value("last_export_dir", os.path.expanduser("~"))
-            target = QFileDialog.getExistingDirectory(self.window, f"Export {len(items)} photos to", start)
+            target = QFileDialog.getExistingDirectory(self.window, f"Export {len(items)} photo{'s' if len(items) != 1 else ''} to", start)
         if not target:
             return
         self.settings.setValue("last_export_dir", target)
-        self.message.emit(f"Exporting {len(items)} photos…", 0)
+        self.message.emit(f"Exporting {len(items)} photo{'s' if len(items) != 1 else ''}…", 0)
         self._run_task(
             export_files,
             [it.path for it in items],

@@ -1,9 +1,11 @@
-"""The result grid: a virtualised QListView over a flat list of items, thumbnails loaded lazily.
+"""The result list behind the grid, its painter and the thumbnail loader.
 
-Only the cells on screen are painted; a cell without its thumbnail asks the loader, which
-decodes the cached 256-px JPEG (or, for a photo indexed without one, the file itself) on a
-small QThreadPool, scaled to the cell's device pixels. Requests are served newest first,
-so after a fast scroll the cells now on screen load before the ones scrolled past.
+Only the cells on screen are painted (``photo_grid.ResultView``); a cell without its
+thumbnail asks the loader, which decodes the cached 256-px JPEG on a small QThreadPool,
+or the photo itself when the cell needs more device pixels than the cache holds (large
+cells, 2x screens): thumbnails are never drawn upscaled. Images keep their aspect ratio;
+the painter crops them to the cell (square cells) or fills the cell (justified rows).
+Requests are served newest first, so after a fast scroll the cells now on screen load first.
 """
 
 from __future__ import annotations
@@ -16,21 +18,20 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QObject,
-    QPoint,
     QRectF,
     QRunnable,
     QSize,
     Qt,
     QThreadPool,
-    QTimer,
     QUrl,
     Signal,
 )
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from ..services import PhotoItem
-from .images import format_date, human_size, read_scaled
+from .images import format_date, human_size, read_scaled, short_side
+from .photo_grid import ResultView  # noqa: F401 - the grid, with the rest of the results
 
 ItemRole = Qt.UserRole + 1
 CACHE_BYTES = 96 << 20  # decoded thumbnails kept in memory
@@ -55,10 +56,15 @@ class _LoadJob(QRunnable):
             request = loader._next()
             if request is None:
                 return
-            key, path, fallback, side = request
-            image = read_scaled(path, side) if path else QImage()
-            if image.isNull() and fallback:
-                image = read_scaled(fallback, side)
+            key, path, original, side = request
+            image = QImage()
+            # The 256-px cache when it has the pixels the cell needs, else the photo itself.
+            if path and (not original or short_side(path) >= side):
+                image = read_scaled(path, side, crop=False)
+            if image.isNull() and original:
+                image = read_scaled(original, side, crop=False)
+            if image.isNull() and path:
+                image = read_scaled(path, side, crop=False)
             try:
                 loader.signals.loaded.emit(key, image)
             except RuntimeError:
@@ -146,13 +152,25 @@ class ThumbnailLoader(QObject):
 
 
 class ResultModel(QAbstractListModel):
+    """The photos shown: good matches first (``good`` of them), then the weaker ones."""
+
+    sections_changed = Signal()  # the good count or the date sections changed, the rows did not
+
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.items: list[PhotoItem] = []
         self.loader = loader
         self.row_of: dict[object, int] = {}
         self.show_scores = False
+        self.good = 0  # the leading items that are good matches
+        self.date_sections = False  # headers per day or month (sorted by date, browsing)
+        self.query = ""  # the words searched for, for "No good matches for …"
         loader.ready.connect(self._thumbnail_ready)
+
+    def set_sections(self, good: int, date_sections: bool, query: str) -> None:
+        if (good, date_sections, query) != (self.good, self.date_sections, self.query):
+            self.good, self.date_sections, self.query = good, date_sections, query
+            self.sections_changed.emit()
 
     def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
         return 0 if parent is not None and parent.isValid() else len(self.items)
@@ -179,7 +197,7 @@ class ResultModel(QAbstractListModel):
                 lines.append(_html(item.camera))
             if self.show_scores:
                 lines.append(f"match {item.score:.3f}")
-            return "<br>".join(l for l in lines if l)
+            return "<br>".join(line for line in lines if line)
         if role == Qt.AccessibleTextRole:
             return f"{item.name}, {format_date(item.date)}"
         if role in self._STRING_ROLES:
@@ -198,9 +216,10 @@ class ResultModel(QAbstractListModel):
         data.setUrls([QUrl.fromLocalFile(self.items[i.row()].path) for i in indexes if i.isValid()])
         return data
 
-    def set_items(self, items: list[PhotoItem]) -> None:
+    def set_items(self, items: list[PhotoItem], good: int | None = None) -> None:
         self.beginResetModel()
         self.items = items
+        self.good = len(items) if good is None else good
         self.row_of = {}
         self.endResetModel()
 
@@ -210,7 +229,10 @@ class ResultModel(QAbstractListModel):
             return
         first = len(self.items)
         self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
+        all_good = self.good >= first
         self.items.extend(items)
+        if all_good:
+            self.good = len(self.items)
         self.endInsertRows()
 
     def reorder(self, order) -> None:
@@ -231,6 +253,19 @@ class ResultModel(QAbstractListModel):
             self.dataChanged.emit(index, index, [Qt.DecorationRole])
 
 
+def _crop(image: QImage, cell: QRectF) -> QRectF:
+    """The centred part of ``image`` with the cell's aspect ratio (the whole image in a justified row)."""
+    w, h = image.width(), image.height()
+    if cell.height() <= 0 or h <= 0:
+        return QRectF(0, 0, w, h)
+    want = cell.width() / cell.height()
+    if w / h > want:
+        cw = h * want
+        return QRectF((w - cw) / 2, 0, cw, h)
+    ch = w / want
+    return QRectF(0, (h - ch) / 2, w, ch)
+
+
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -239,7 +274,7 @@ def _html(text: str) -> str:
 
 
 class ResultDelegate(QStyledItemDelegate):
-    """A square thumbnail with rounded corners; selection as an accent ring, hover as a soft tint."""
+    """A thumbnail cropped to its cell, rounded corners; selection as an accent ring, hover as a soft tint."""
 
     PAD = 4
 
@@ -266,7 +301,7 @@ class ResultDelegate(QStyledItemDelegate):
         image = self.loader.get(item)
         if image is not None:
             painter.setClipPath(path)
-            painter.drawImage(cell, image)
+            painter.drawImage(cell, image, _crop(image, cell))
             painter.setClipping(False)
             self.painted_with_image += 1
         else:
@@ -292,93 +327,3 @@ class ResultDelegate(QStyledItemDelegate):
             painter.setPen(pen)
             painter.drawRoundedRect(QRectF(option.rect).adjusted(1, 1, -1, -1), 7, 7)
         painter.restore()
-
-
-class ResultView(QListView):
-    """The grid: icon mode, uniform cells, batched layout so 100,000 rows lay out quickly."""
-
-    activated_item = Signal(int)  # row
-    preview_requested = Signal()
-
-    def __init__(self, model: ResultModel, delegate: ResultDelegate, parent=None):
-        super().__init__(parent)
-        self.setModel(model)
-        self.setItemDelegate(delegate)
-        self.delegate = delegate
-        self.setViewMode(QListView.IconMode)
-        self.setResizeMode(QListView.Adjust)
-        self.setMovement(QListView.Static)
-        self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.Batched)
-        self.setBatchSize(2000)
-        self.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.setSelectionRectVisible(True)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        self.verticalScrollBar().setSingleStep(24)
-        self.setMouseTracking(True)
-        self.setWrapping(True)
-        self.setSpacing(0)
-        self.setFrameShape(QListView.NoFrame)
-        self.setDragEnabled(True)
-        self.setDragDropMode(QAbstractItemView.DragOnly)
-        self.setAttribute(Qt.WA_MacShowFocusRect, False)
-        self.setAccessibleName("Results")
-        self._relayout = QTimer(self, singleShot=True, interval=60)
-        self._relayout.timeout.connect(self._fit_cells)
-        self.target_side = delegate.side
-
-    def set_thumbnail_side(self, side: int) -> None:
-        self.target_side = side
-        self._fit_cells()
-
-    def columns(self) -> int:
-        cell = self.delegate.side + 2 * self.delegate.PAD
-        return max(1, self.viewport().width() // cell)
-
-    def _fit_cells(self) -> None:
-        """Stretch the cells so the columns fill the width exactly (no ragged right margin)."""
-        # As if the scroll bar were shown: QListView lays out for that width when it may need one.
-        width = self.width() - 2 * self.frameWidth() - self.style().pixelMetric(QStyle.PM_ScrollBarExtent, None, self) - 2
-        pad = 2 * self.delegate.PAD
-        columns = max(1, round(width / (self.target_side + pad)))
-        side = max(48, width // columns - pad)
-        if side != self.delegate.side:
-            self.delegate.side = side
-            self.setGridSize(QSize(side + pad, side + pad))
-            self.model().loader.set_side(round(side * self.devicePixelRatioF()))
-            self.scheduleDelayedItemsLayout()
-            self.viewport().update()
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._fit_cells()
-
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        self._fit_cells()
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802
-        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentIndex().isValid():
-            self.activated_item.emit(self.currentIndex().row())
-            return
-        if event.key() == Qt.Key_Space and not event.modifiers():
-            self.preview_requested.emit()
-            return
-        super().keyPressEvent(event)
-
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
-        index = self.indexAt(event.position().toPoint())
-        if index.isValid():
-            self.activated_item.emit(index.row())
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def visible_rows(self) -> range:
-        first = self.indexAt(QPoint(self.delegate.PAD + 1, self.delegate.PAD + 1))
-        last = self.indexAt(QPoint(self.viewport().width() - 8, self.viewport().height() - 8))
-        if not first.isValid():
-            return range(0)
-        end = last.row() if last.isValid() else min(self.model().rowCount() - 1, first.row() + 200)
-        return range(first.row(), end + 1)
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 
 from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -28,12 +28,27 @@ from ..library.metadata import wall_clock
 from ..library.scanner import is_photo_name
 from ..library.search import Filters
 from . import tasks
+from .flow_layout import FlowLayout
 from .images import read_scaled, set_pixmap
 from .widgets import muted
 
 DATE_RANGES = ["Any date", "Last 7 days", "Last 30 days", "Last 12 months", "This year", "Custom range…"]
 PLACEHOLDER = "Describe a photo… or drop, paste or pick an example image"
 PLACEHOLDER_WITH_EXAMPLE = "Add words to refine, e.g. “at night” or “not people”"
+
+
+def place_choices(places: list[str]) -> list[tuple[str, str]]:
+    """(filter text, label) for the place filter: each country, then its towns ("Town, Region")."""
+    by_country: dict[str, list[str]] = {}
+    for place in places:
+        country = place.rsplit(", ", 1)[-1]
+        by_country.setdefault(country, []).append(place)
+    choices = []
+    for country in sorted(by_country, key=str.casefold):
+        towns = sorted(by_country[country], key=str.casefold)
+        choices.append((country, country))
+        choices += [(t, "    " + t[: -len(country) - 2]) for t in towns if t != country]
+    return choices
 
 
 class SearchField(QLineEdit):
@@ -66,13 +81,16 @@ def clipboard_example() -> tuple[str, str | None] | None:
     return None
 
 
-def save_example_image(image: QImage, prefix: str) -> str | None:
-    """A pasted or dropped picture, saved as a PNG so it can be searched by; None if it cannot be written."""
+def save_example_image(image: QImage, kind: str = "Pasted image") -> str | None:
+    """A pasted or dropped picture, saved as "Pasted image 2026-12-01 15-30-12.png" so it can be
+    searched by (and its chip reads well); None if it cannot be written."""
     folder = paths.cache_dir() / "pasted"
     folder.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".png")
-    os.close(fd)
-    return path if image.save(path, "PNG") else None
+    stem = f"{kind} {dt.datetime.now():%Y-%m-%d %H-%M-%S}"
+    path, n = folder / f"{stem}.png", 2
+    while path.exists():
+        path, n = folder / f"{stem} ({n}).png", n + 1
+    return str(path) if image.save(str(path), "PNG") else None
 
 
 class ExampleChip(tasks.TaskOwner, QFrame):
@@ -90,8 +108,8 @@ class ExampleChip(tasks.TaskOwner, QFrame):
         self.pic = QLabel()
         self.pic.setFixedSize(28, 28)
         row.addWidget(self.pic)
-        name = QLabel(os.path.basename(path))
-        name.setMaximumWidth(160)
+        name = QLabel()
+        name.setText(name.fontMetrics().elidedText(os.path.basename(path), Qt.ElideMiddle, 160))
         name.setToolTip(path)
         row.addWidget(name)
         x = QToolButton()
@@ -125,7 +143,7 @@ class SearchBar(QWidget):
         col.setContentsMargins(16, 12, 16, 8)
         col.setSpacing(8)
         col.addLayout(self._query_row())
-        col.addWidget(self._balance_row())
+        col.addWidget(self._balance_row())  # shown once the query has an example image (not as words are typed)
         col.addLayout(self._filter_row())
 
     def _query_row(self) -> QHBoxLayout:
@@ -144,10 +162,8 @@ class SearchBar(QWidget):
         f = self.search.font()
         f.setPointSizeF(f.pointSizeF() * 1.15)
         self.search.setFont(f)
+        self.search.setMinimumWidth(220)
         row.addWidget(self.search, 1)
-        self.chips = QHBoxLayout()
-        self.chips.setSpacing(6)
-        row.addLayout(self.chips)
         self.image_button = QPushButton("Search by image…")
         self.image_button.setToolTip("Find photos that look like an image file (Ctrl+I); you can also drop or paste one")
         self.image_button.clicked.connect(self.pick_example)
@@ -156,16 +172,21 @@ class SearchBar(QWidget):
         return row
 
     def _balance_row(self) -> QWidget:
-        """The balance between words and example images, shown when the query has both."""
+        """The example images and the balance between them and the words (enabled when there are words too)."""
         self.balance_row = QWidget()
         b = QHBoxLayout(self.balance_row)
-        b.setContentsMargins(4, 0, 4, 0)
+        b.setContentsMargins(0, 0, 4, 0)
+        self.chips = QHBoxLayout()
+        self.chips.setSpacing(6)
+        b.addLayout(self.chips)
+        b.addSpacing(12)
         b.addWidget(muted("Words"))
         self.balance = QSlider(Qt.Horizontal)
         self.balance.setObjectName("balance")
         self.balance.setRange(0, 100)
         self.balance.setValue(int(self.settings.value("balance", 50)))
         self.balance.setMaximumWidth(240)
+        self.balance.setMinimumWidth(80)
         self.balance.setToolTip("How much the words count against the example image")
         self.balance.valueChanged.connect(self.query_edited)
         b.addWidget(self.balance)
@@ -174,9 +195,8 @@ class SearchBar(QWidget):
         self.balance_row.hide()
         return self.balance_row
 
-    def _filter_row(self) -> QHBoxLayout:
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
+    def _filter_row(self) -> FlowLayout:
+        bar = FlowLayout(spacing=8)  # wraps at narrow widths instead of cutting the combos' texts
         self.folder_filter = QComboBox()
         self.folder_filter.setObjectName("folderFilter")
         self.folder_filter.addItem("All folders", "")
@@ -203,26 +223,26 @@ class SearchBar(QWidget):
         self.camera_filter.setMinimumContentsLength(12)
         self.camera_filter.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.camera_filter.currentIndexChanged.connect(self.filters_changed)
-        for w in (self.folder_filter, self.date_filter, self.date_from, self.dash, self.date_to, self.camera_filter):
+        self.place_filter = QComboBox()
+        self.place_filter.setObjectName("placeFilter")
+        self.place_filter.addItem("Any place", "")
+        self.place_filter.setToolTip("Only photos taken at this place (from their GPS position)")
+        self.place_filter.setMinimumContentsLength(12)
+        self.place_filter.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.place_filter.currentIndexChanged.connect(self.filters_changed)
+        self.place_filter.hide()
+        for w in (self.folder_filter, self.date_filter, self.date_from, self.dash, self.date_to, self.camera_filter, self.place_filter):
+            if isinstance(w, QComboBox):
+                w.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
             bar.addWidget(w)
-        bar.addSpacing(12)
-        self.strict_label = QLabel("Min. match")
-        bar.addWidget(self.strict_label)
-        self.strictness = QSlider(Qt.Horizontal)
-        self.strictness.setObjectName("relevance")
-        self.strictness.setRange(0, 50)
-        self.strictness.setValue(0)
-        self.strictness.setFixedWidth(110)
-        self.strictness.setToolTip("Hide weak matches: drag right to keep only close matches")
-        self.strictness.valueChanged.connect(self._strictness_changed)
-        bar.addWidget(self.strictness)
-        bar.addStretch(1)
+        bar.addWidget(self._strictness_box())
         self.sort = QComboBox()
         self.sort.setObjectName("sort")
         self.sort.addItem("Best match", "relevance")
         self.sort.addItem("Newest first", "date")
         self.sort.setToolTip("Order of the results")
         self.sort.currentIndexChanged.connect(self.sort_changed)
+        self.sort.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         bar.addWidget(self.sort)
         self.arrange_button = QPushButton("Arrange by similarity")
         self.arrange_button.setObjectName("arrange")
@@ -231,6 +251,43 @@ class SearchBar(QWidget):
         self.arrange_button.toggled.connect(self.arrange_toggled)
         bar.addWidget(self.arrange_button)
         return bar
+
+    def _strictness_box(self) -> QWidget:
+        """ "Min. match", its slider and its value: cosine similarity, the scale of `pixfind search --min-score`.
+
+        The slider spans the model's calibrated range of scores (``set_score_range``)."""
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(8, 0, 0, 0)
+        row.setSpacing(6)
+        self.strict_label = QLabel("Min. match")
+        self.strictness = QSlider(Qt.Horizontal)
+        self.strictness.setObjectName("relevance")
+        self.strictness.setRange(0, 100)
+        self.strictness.setValue(0)
+        self.strictness.setFixedWidth(110)
+        self.strictness.valueChanged.connect(self._strictness_changed)
+        self.strict_value = QLabel()
+        self.strict_value.setObjectName("minScoreValue")
+        self.strict_value.setMinimumWidth(self.strict_value.fontMetrics().horizontalAdvance("0.000") + 4)
+        for w in (self.strict_label, self.strictness, self.strict_value):
+            row.addWidget(w)
+        self.score_range = (0.0, 1.0)
+        self._strictness_changed(0, quietly=True)
+        return box
+
+    def set_score_range(self, low: float, high: float) -> None:
+        """The model's calibrated range of cosine similarities; the slider keeps its score where it can."""
+        score = self.min_score
+        self.score_range = (float(low), float(high)) if high > low else (0.0, 1.0)
+        self.strictness.blockSignals(True)
+        self.strictness.setValue(0 if score is None else self._position(score))
+        self.strictness.blockSignals(False)
+        self._strictness_changed(self.strictness.value(), quietly=True)
+
+    def _position(self, score: float) -> int:
+        low, high = self.score_range
+        return max(1, min(100, round((score - low) / (high - low) * 100)))
 
     # ------------------------------------------------------------------ reading it
 
@@ -252,16 +309,19 @@ class SearchBar(QWidget):
             after = wall_clock(dt.datetime(d0.year(), d0.month(), d0.day()))
             before = wall_clock(dt.datetime(d1.year(), d1.month(), d1.day()) + dt.timedelta(days=1))
         camera = self.camera_filter.currentData() or None
-        return Filters(folder, after, before, camera, None)
+        return Filters(folder, after, before, camera, None, place=self.place_filter.currentData() or None)
 
     @property
     def min_score(self) -> float | None:
+        """The cosine similarity a result needs (as ``--min-score``); None when the slider is at "off"."""
         strict = self.strictness.value()
-        return strict / 100 if strict else None
+        low, high = self.score_range
+        return round(low + (high - low) * strict / 100, 4) if strict else None
 
     def show_query_kind(self, has_text: bool, has_images: bool) -> None:
-        """The balance slider only for words and images together; no min. match while browsing."""
-        self.balance_row.setVisible(has_images and has_text)
+        """The example row while there are examples (its balance slider for words and images together); no min. match while browsing."""
+        self.balance_row.setVisible(has_images)
+        self.balance.setEnabled(has_text)
         self.strict_label.setEnabled(has_text or has_images)
         self.strictness.setEnabled(has_text or has_images)
 
@@ -272,12 +332,13 @@ class SearchBar(QWidget):
         self.sort.setCurrentIndex(max(0, self.sort.findData(key)))
         self.sort.blockSignals(False)
 
-    def fill_filters(self, folders: list[str], cameras: list[str]) -> bool:
-        """Offer these folders and cameras; True when the one filtered on is gone."""
+    def fill_filters(self, folders: list[str], cameras: list[str], places: list[str] | None = None) -> bool:
+        """Offer these folders, cameras and places; True when the one filtered on is gone."""
         lost = False
         for combo, values, label in (
             (self.folder_filter, [(p, os.path.basename(p.rstrip(os.sep)) or p) for p in folders], "All folders"),
             (self.camera_filter, [(c, c) for c in cameras], "Any camera"),
+            (self.place_filter, place_choices(places or []), "Any place"),
         ):
             current = combo.currentData()
             combo.blockSignals(True)
@@ -291,6 +352,7 @@ class SearchBar(QWidget):
             if current and combo.findData(current) < 0:
                 lost = True
         self.camera_filter.setVisible(bool(cameras))
+        self.place_filter.setVisible(bool(places))
         self.folder_filter.setVisible(len(folders) > 1)
         return lost
 
@@ -299,7 +361,7 @@ class SearchBar(QWidget):
 
     def reset_filters(self) -> None:
         """Every filter back to "all" and no min. match, without a search per control."""
-        for combo in (self.folder_filter, self.date_filter, self.camera_filter):
+        for combo in (self.folder_filter, self.date_filter, self.camera_filter, self.place_filter):
             combo.blockSignals(True)
             combo.setCurrentIndex(0)
             combo.blockSignals(False)
@@ -347,7 +409,7 @@ class SearchBar(QWidget):
             return
         kind, path = example
         if kind == "image":
-            path = save_example_image(QGuiApplication.clipboard().image(), "pasted-")
+            path = save_example_image(QGuiApplication.clipboard().image(), "Pasted image")
             if path is None:
                 self.problem.emit("cannot read the pasted image")
                 return
@@ -363,6 +425,7 @@ class SearchBar(QWidget):
             chip.removed.connect(self._remove_example)
             self.chips.addWidget(chip)
         self.search.setPlaceholderText(PLACEHOLDER_WITH_EXAMPLE if self.examples else PLACEHOLDER)
+        self.balance_row.setVisible(bool(self.examples))
 
     def _remove_example(self, path: str) -> None:
         self.set_examples([p for p in self.examples if p != path])
@@ -376,6 +439,11 @@ class SearchBar(QWidget):
         self.filters_changed.emit()
 
     def _strictness_changed(self, value: int, quietly: bool = False) -> None:
-        self.strictness.setToolTip(f"Hide matches below {value / 100:.2f}" if value else "Hide weak matches")
+        score = self.min_score
+        self.strict_value.setText("off" if score is None else f"{score:.2f}")
+        self.strictness.setToolTip(
+            f"Hide matches below {score:.3f} (cosine similarity, as --min-score)" if score is not None
+            else "Hide weak matches: drag right to keep only close matches"
+        )
         if not quietly:
             self.query_edited.emit()

@@ -2,15 +2,18 @@
 
 Every search gets a generation number; a result that comes back after a newer search
 started is dropped. The first page is shown at once, the rest of the list is fetched once
-the user stops typing and appended without a reset. "Arrange by similarity" reorders what
-is shown on a worker thread.
+the user stops typing and appended without a reset. Good matches come first, the weaker
+ones after them (the grid collapses those); sorted by date, the grid shows date sections.
+The photo the user is on and the selection survive every update (by photo id), and Enter
+in the query field moves into the grid on the first result of that query, once it is in.
+"Arrange by similarity" reorders the good matches on a worker thread.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QObject, QTimer, Signal
 
 from ..services import FIRST_PAGE, NothingIndexed, SearchRequest, SearchResult
 from ..services.arrange import arrange
@@ -29,6 +32,10 @@ def search_or_nothing(service, request: SearchRequest, limit: int) -> SearchResu
         return SearchResult(request, [], True, time.perf_counter() - start)
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return one if n == 1 else (many or one + "s")
+
+
 class SearchController(tasks.TaskOwner, QObject):
     finished = Signal(int)  # a first page is on screen: the number of results shown
     shown = Signal()  # the grid changed: the window picks the page (results or a message)
@@ -39,7 +46,8 @@ class SearchController(tasks.TaskOwner, QObject):
         self.service, self.bar, self.model, self.view = service, bar, model, view
         self.count_label, self.settings = count_label, settings
         self.can_search = can_search  # () -> bool: a model is loaded (browsing needs none)
-        self.indexing = indexing  # () -> bool
+        self.indexing = indexing  # () -> "" | "running" | "paused"
+        self.enter_generation = 0  # Enter was pressed for this search: move into its results
         self.generation = 0
         self.answered = 0  # the generation of the last search that came back (with results or an error)
         self.request: SearchRequest | None = None
@@ -82,11 +90,27 @@ class SearchController(tasks.TaskOwner, QObject):
         self.run()
 
     def search_now(self) -> None:
-        """Enter: search without waiting for the pause in typing and move into the results."""
+        """Enter: search without waiting for the pause in typing and move onto the first result.
+
+        The results on screen may be those of an earlier query: the move happens when this
+        query's first page is in (at once when it already is).
+        """
+        shown = self.request is not None and not self.busy and not self.debounce.isActive()
+        if shown and self.current_request() == self.request:
+            self.enter_results()
+            return
         self.run_now()
-        if self.model.rowCount():
-            self.view.setFocus()
-            self.view.setCurrentIndex(self.model.index(0))
+        self.enter_generation = self.generation
+
+    def enter_results(self) -> None:
+        """Focus the grid with its first photo selected (or, with no good match, the "weaker matches" bar)."""
+        if not self.model.rowCount():
+            return
+        if self.model.good == 0:
+            self.view.weak_button.setFocus()
+            return
+        self.view.setFocus()
+        self.view.setCurrentIndex(self.model.index(0))
 
     def run(self, keep_view: bool = False) -> None:
         request = self.current_request()
@@ -117,12 +141,13 @@ class SearchController(tasks.TaskOwner, QObject):
             return
         self.answered = gen
         self.last_result = result
-        if keep_view and self.model.rowCount():
-            self._replace_keeping_view(result.items)
-        else:
-            self.model.set_items(result.items)
-            self.view.scrollToTop()
+        if not keep_view:
+            self.view.reset_sections()
+        self._replace_keeping_view(result, keep_scroll=keep_view)
         self.shown.emit()
+        if self.enter_generation == gen:
+            self.enter_generation = 0
+            self.enter_results()
         self._show_count(result, complete=result.complete)
         self.finished.emit(len(result.items))
         if result.complete:
@@ -143,16 +168,32 @@ class SearchController(tasks.TaskOwner, QObject):
 
         QTimer.singleShot(0 if result.browse else 350, self, fetch_rest)
 
-    def _replace_keeping_view(self, items) -> None:
+    def _sections(self, result) -> tuple[int, bool, str]:
+        good = min(getattr(result, "good", len(result.items)), len(result.items))
+        return good, result.browse or result.request.sort == "date", result.request.text.strip()
+
+    def _replace_keeping_view(self, result, keep_scroll: bool = True) -> None:
+        """Show ``result``; the selected photos and the current one stay so where they are still shown."""
+        items = result.items
         selection = self.view.selectionModel()
         selected = {self.model.items[i.row()].id for i in selection.selectedIndexes() if i.row() < len(self.model.items)}
+        current = self.model.item(self.view.currentIndex().row())
         value = self.view.verticalScrollBar().value()
-        self.model.set_items(items)
-        if selected:
-            for row, it in enumerate(items):
-                if it.id in selected:
-                    selection.select(self.model.index(row), selection.SelectionFlag.Select)
-        self.view.verticalScrollBar().setValue(value)
+        good, by_date, query = self._sections(result)
+        self.model.date_sections, self.model.query = by_date, query
+        self.model.set_items(items, good)
+        rows = {it.id: row for row, it in enumerate(items)} if (selected or current) else {}
+        for pid in selected:
+            if pid in rows:
+                selection.select(self.model.index(rows[pid]), QItemSelectionModel.Select)
+        if current is not None and current.id in rows:
+            selection.setCurrentIndex(self.model.index(rows[current.id]), QItemSelectionModel.NoUpdate)
+        elif current is not None and self.view.hasFocus() and good:
+            self.view.setCurrentIndex(self.model.index(0))
+        if keep_scroll:
+            self.view.verticalScrollBar().setValue(value)
+        else:
+            self.view.verticalScrollBar().setValue(0)
 
     def _full_list(self, gen: int, result) -> None:
         if gen != self.generation:
@@ -161,20 +202,31 @@ class SearchController(tasks.TaskOwner, QObject):
         n = len(shown)
         if len(result.items) >= n and all(a.id == b.id for a, b in zip(shown, result.items[:n])):
             self.model.extend(result.items[n:])
+            self.model.set_sections(*self._sections(result))
         else:
-            self._replace_keeping_view(result.items)
+            self._replace_keeping_view(result)
         self.last_result = result
         self._show_count(result, complete=True)
         self.maybe_arrange()
 
+    def refresh_count(self) -> None:
+        if self.last_result is not None and not self.busy:
+            self._show_count(self.last_result, self.last_result.complete)
+
     def _show_count(self, result, complete: bool) -> None:
         n = len(result.items)
-        what = "photo" if n == 1 else "photos"
+        more = "" if complete else "+"
+        good = self._sections(result)[0]
         if result.browse:
-            text = f"{n:,}{'' if complete else '+'} {what}, newest first"
+            text = f"{n:,}{more} {plural(n, 'photo')}, newest first"
+        elif good < n:
+            text = f"{good:,} good {plural(good, 'match', 'matches')} · {n - good:,}{more} weaker · {result.seconds * 1000:.0f} ms"
         else:
-            text = f"{n:,}{'' if complete else '+'} {what} · {result.seconds * 1000:.0f} ms"
-        if self.indexing():
+            text = f"{n:,}{more} {plural(n, 'photo')} · {result.seconds * 1000:.0f} ms"
+        state = self.indexing()
+        if state == "paused":
+            text += " · indexing paused"
+        elif state:
             text += " · indexing goes on, results grow"
         self.count_label.setText(text)
 
@@ -206,7 +258,9 @@ class SearchController(tasks.TaskOwner, QObject):
         if not self.bar.arrange_button.isChecked() or not self.can_search() or self.model.rowCount() < 4:
             return
         gen = self.generation
-        items = self.model.items[:ARRANGE_LIMIT]
+        items = self.model.items[: min(self.model.good, ARRANGE_LIMIT)]  # the weaker matches stay behind
+        if len(items) < 4:
+            return
         columns = self.view.columns()
         service = self.service
 

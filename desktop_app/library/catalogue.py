@@ -81,6 +81,7 @@ class Photo(Base):
     file_time: Mapped[float] = mapped_column(Float)
     gps_lat: Mapped[float | None] = mapped_column(Float)
     gps_lon: Mapped[float | None] = mapped_column(Float)
+    place: Mapped[str | None] = mapped_column(String)  # nearest town of the GPS position; '' none near, NULL not looked up
     camera_make: Mapped[str | None] = mapped_column(String)
     camera_model: Mapped[str | None] = mapped_column(String)
     orientation: Mapped[int | None] = mapped_column(Integer)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from ..encoder import Encoder
 from ..errors import Cancelled, PixfindError
 from . import decode as decoding
+from . import places
 from .catalogue import DiskFull, Embedding, Photo, SkippedFile, VectorDeletion, path_prefix_range
 from .fingerprint import fingerprint
 from .library_dir import Library, model_key
@@ -122,6 +123,7 @@ class Indexer:
                     if self.cancel.is_set():
                         raise Cancelled("indexing cancelled")
                     jobs += self._plan(folder_id, root, report)
+                self._fill_places()
                 self._encode(jobs, vindex, report)
             except Cancelled:
                 report.interrupted = True
@@ -268,6 +270,23 @@ class Indexer:
         s.add(SkippedFile(folder_id=folder_id, path=path, reason=reason, at=time.time()))
         report.skipped.append((path, reason))
 
+    def _fill_places(self, chunk: int = 2000) -> None:
+        """Name the place of photos with GPS but no place yet (indexed before places were kept)."""
+        while not self.cancel.is_set() and places.available():
+            with self.catalogue.session() as s, s.begin():
+                rows = s.execute(
+                    select(Photo.id, Photo.gps_lat, Photo.gps_lon)
+                    .where(Photo.gps_lat.is_not(None), Photo.gps_lon.is_not(None), Photo.place.is_(None))
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                names = places.place_names([(lat, lon) for _, lat, lon in rows])
+                for (pid, _, _), name in zip(rows, names):
+                    s.get(Photo, pid).place = name or ""
+            if len(rows) < chunk:
+                return
+
     # ------------------------------------------------------------------ encoding
 
     def _encode(self, jobs: list[_Job], vindex: VectorIndex, report: IndexReport) -> None:
@@ -323,6 +342,8 @@ class Indexer:
         report.add_time("encode", time.perf_counter() - t)
         t = time.perf_counter()
         now = time.time()
+        gps = [(d.meta.gps_lat, d.meta.gps_lon) for _, d in batch]
+        named = places.place_names(gps) if any(lat is not None for lat, _ in gps) and places.available() else [None] * len(batch)
         with self.catalogue.session() as s, s.begin():
             first = self.catalogue.next_seq(s, len(batch)) if batch else 0
             changed = [job.photo_id for job, _ in batch if job.content_changed]
@@ -338,6 +359,7 @@ class Indexer:
                 photo.width, photo.height, photo.orientation = m.width, m.height, m.orientation
                 photo.taken_at, photo.file_time = m.taken_at, file_wall_clock(job.mtime_ns / 1e9)
                 photo.gps_lat, photo.gps_lon = m.gps_lat, m.gps_lon
+                photo.place = (named[i] or "") if m.gps_lat is not None and places.available() else None
                 photo.camera_make, photo.camera_model = m.camera_make, m.camera_model
                 photo.thumbnail, photo.indexed_at = d.thumbnail, now
                 s.flush()

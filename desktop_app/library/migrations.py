@@ -74,6 +74,11 @@ STEPS: list[str] = [
     """
     CREATE INDEX ix_embeddings_model_length ON embeddings (model, length(vector));
     """,
+    # 3: the place name of a photo's GPS position (library/places.py): NULL until looked up
+    # (rows of older versions are filled in by the next index run), '' when no town is near.
+    """
+    ALTER TABLE photos ADD COLUMN place VARCHAR;
+    """,
 ]
 
 LATEST = len(STEPS)

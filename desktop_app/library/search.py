@@ -27,9 +27,10 @@ class Filters:
     before: float | None = None
     camera: str | None = None  # substring of make or model, case-insensitive
     has_gps: bool | None = None
+    place: str | None = None  # substring of the place name (library/places.py), case-insensitive
 
     def active(self) -> bool:
-        return any(v is not None for v in (self.folder, self.after, self.before, self.camera, self.has_gps))
+        return any(v is not None for v in (self.folder, self.after, self.before, self.camera, self.has_gps, self.place))
 
 
 @dataclass
@@ -56,6 +57,9 @@ def photo_conditions(filters: Filters) -> list:
         )
     if filters.has_gps is not None:
         conditions.append(Photo.gps_lat.is_not(None) if filters.has_gps else Photo.gps_lat.is_(None))
+    if filters.place:
+        escaped = filters.place.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(func.lower(func.coalesce(Photo.place, "")).like(f"%{escaped}%", escape="\\"))
     return conditions
 
 

@@ -18,7 +18,7 @@ from typing import Self
 import numpy as np
 from sqlalchemy import select
 
-from .. import model_store, trash
+from .. import calibration, model_store, trash
 from ..encoder import Encoder
 from ..errors import PixfindError
 from ..library import query as queries
@@ -40,6 +40,7 @@ from .records import (
 
 FIRST_PAGE = 240  # results the window shows at once while the full list is fetched behind them
 _TEXT_CACHE = 256  # search as you type: backspace costs no encoding
+CUTOFF_SAMPLE = 1000  # scores a query's good-match cut-off looks at, however few results are asked for
 
 
 class NothingIndexed(PixfindError):
@@ -58,6 +59,7 @@ class LibraryService:
         self._index_lock = threading.Lock()  # hnswlib must not be searched while it changes
         self._writing = threading.Lock()  # held while this process indexes or removes a folder
         self._text_vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._calibrations: dict[str, dict | None] = {}  # per model key
 
     def close(self) -> None:
         self.library.close()
@@ -73,7 +75,8 @@ class LibraryService:
     def load_model(self, name: str | None = None) -> str:
         """Open the active (or named) pack; PixfindError when none is installed."""
         pack = model_store.resolve(name)
-        encoder = Encoder(pack.path, verify=False)  # verified when installed; hashing each time is slow
+        # Verified when installed (hashing each time is slow); each tower opens on its first use.
+        encoder = Encoder(pack.path, verify=False, lazy=True)
         with self._lock:
             self.encoder, self.engine, self.model_name = encoder, SearchEngine(self.library, encoder), pack.name
         return pack.name
@@ -128,24 +131,83 @@ class LibraryService:
         return np.stack([self._text_vectors[(key, t)] for t in texts])
 
     def search(self, request: SearchRequest, limit: int | None = None) -> SearchResult:
-        """Photos best matching the request; with no query, the library newest first."""
+        """Photos best matching the request, good matches first; with no query, the library newest first.
+
+        A text query gets a good-match cut-off (``SearchResult.good``, ``cutoff``): the model's
+        calibrated threshold moved to the largest drop in the query's own scores near it. With
+        ``sort="date"`` the good matches come newest first, then the weaker ones newest first.
+        """
         start = time.perf_counter()
         limit = limit or request.limit
+        if request.sort not in ("relevance", "date"):
+            raise PixfindError(f"unknown sort order {request.sort!r} (relevance or date)")
         if request.empty:
             items = self.browse(request.filters, request.sort, limit)
             return SearchResult(request, items, len(items) < limit, time.perf_counter() - start, browse=True)
         vector = self.query_vector(request)
         engine = self.engine
+        calibrated = self.calibration() if self._cut_applies(request) else None
+        fetch = max(limit, CUTOFF_SAMPLE) if calibrated else limit
         with self._index_lock:
             engine.refresh()  # photos indexed or removed since the vector index was opened
             if engine.embedded_count() == 0:
                 raise NothingIndexed(
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
-            results = engine.search(vector, request.filters, limit, request.min_score, request.sort)
+            results = engine.search(vector, request.filters, fetch, request.min_score, "relevance")
+        cutoff = calibration.query_cutoff([r.score for r in results], calibrated) if calibrated else None
+        complete = len(results) < limit if fetch == limit else len(results) <= limit
+        results = results[:limit]
+        good = len(results) if cutoff is None else sum(1 for r in results if r.score >= cutoff)
+        if request.sort == "date":  # the query's good matches by date, then the weaker ones by date
+            results = sorted(results[:good], key=lambda r: r.photo.date, reverse=True) + sorted(
+                results[good:], key=lambda r: r.photo.date, reverse=True
+            )
         with self.library.catalogue.session() as s:
             items = photos.items(s, [(r.photo.id, r.score) for r in results])
-        return SearchResult(request, items, len(results) < limit, time.perf_counter() - start)
+        return SearchResult(request, items, complete, time.perf_counter() - start, good=good, cutoff=cutoff)
+
+    def _cut_applies(self, request: SearchRequest) -> bool:
+        """Whether the calibrated good-match cut-off speaks for this query: words only, all positive.
+
+        The calibration measures captions against photos; an example image or a subtracted term
+        puts the scores on another scale, so those queries get no cut-off."""
+        terms = self.query_terms(request)
+        return bool(terms) and all(t.kind == "text" and t.weight > 0 for t in terms)
+
+    # ------------------------------------------------------------------ calibration
+
+    def calibration(self) -> dict | None:
+        """The active model's calibration (see desktop_app.calibration); a pack without one is
+        calibrated now, once, and the result kept beside it. None when it cannot be measured."""
+        engine = self.require_engine()
+        encoder = engine.encoder
+        key = self.model
+        with self._lock:
+            if key in self._calibrations:
+                return self._calibrations[key]
+        found = calibration.ensure(encoder.pack_dir, encoder.manifest, encoder)
+        with self._lock:
+            self._calibrations[key] = found
+        return found
+
+    def score_range(self) -> tuple[float, float]:
+        """(low, high): the scores that mean something for the active model's text queries, from its
+        calibration; the scale of ``SearchRequest.min_score`` and ``pixfind search --min-score``."""
+        return calibration.score_range(self.calibration())
+
+    def duplicate_threshold(self) -> float:
+        """The default similarity for near-duplicates: the model's calibrated one when it is reliable."""
+        found = self.calibration()
+        if found and found.get("duplicate_reliable"):
+            return float(found["duplicate_threshold"])
+        from ..library.duplicates import DEFAULT_THRESHOLD
+
+        return DEFAULT_THRESHOLD
+
+    def describe_calibration(self) -> str:
+        """One line on what the active model's scores mean, for the user."""
+        return calibration.describe(self.calibration())
 
     def browse(self, filters: Filters | None = None, sort: str = "date", limit: int = 10000) -> list[PhotoItem]:
         """No query: the library's photos, newest first (the model is not needed)."""
@@ -168,12 +230,19 @@ class LibraryService:
             embedded = photos.embedded_counts(s).get(self.model, 0) if self.model else 0
             first, last = photos.date_span(s)
             return LibraryOverview(
-                folders, sum(f.photos for f in folders), embedded, photos.cameras(s), photos.skipped(s), first, last
-            )
+                folders, sum(f.photos for f in folders), embedded, photos.cameras(s), photos.skipped(s), first, last,
+                places=photos.places(s),
+            )  # fmt: skip
 
     def status(self, model_name: str | None = None) -> LibraryStatus:
-        """Folders, counts per model, the active model with its vector index's health, skipped files."""
+        """Folders, counts per model, the active model with its vector index's health, skipped files.
+
+        ``problem`` says why there is no active model, or what is wrong with its pack: its files
+        are checked the quick way (size and mtime against the install record, the full sha256 of
+        a file that changed), as loading the pack would, so a damaged pack is not reported as ok.
+        """
         from ..library.vector_index import VectorIndex
+        from ..pack import check_files_quick
 
         with self.library.catalogue.session() as s:
             folders, models, skipped = photos.folders(s), photos.embedded_counts(s), photos.skipped(s)
@@ -183,6 +252,8 @@ class LibraryService:
             key = model_key(pack.manifest)
             index = VectorIndex(self.library.vectors_dir, key, pack.manifest.embedding_dim, self.library.catalogue_id)
             active = ActiveModelStatus(pack.name, key, models.get(key, 0), index.health(self.library.catalogue))
+            active.recall = index.quality()  # measured recall@10, ef, M (marker only); TODO: a field in records.py
+            check_files_quick(pack.path, pack.manifest)
         except PixfindError as e:
             problem = str(e)
         photo_count = sum(f.photos for f in folders)
@@ -200,7 +271,7 @@ class LibraryService:
         *,
         progress=None,
         cancel: threading.Event | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,  # measured: see the `pixfind index --batch-size` default
         workers: int | None = None,
         save_every: float | None = None,
     ) -> IndexReport:
@@ -263,15 +334,30 @@ class LibraryService:
         return len(ids)
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
-        """Groups of near-duplicate photos, largest groups first; each led by its largest photo."""
-        from ..library.duplicates import DEFAULT_THRESHOLD, find_groups
+        """Groups of copies of one picture, largest groups first; each led by the copy to keep.
+
+        Every member passes two checks against the group's first: the model's similarity (the
+        calibrated threshold when None) and a perceptual hash with the aspect ratio. The copies
+        of a confident group are suggested for the trash; nothing in any other group is.
+        """
+        from ..library.duplicates import find_groups
 
         self.require_engine()
-        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
-        groups = find_groups(self.library, self.model, self.encoder.dim, threshold)
+        calibrated = self.duplicate_threshold()
+        threshold = calibrated if threshold is None else threshold
+        groups = find_groups(self.library, self.model, self.encoder.dim, threshold, confident_at=calibrated)
         with self.library.catalogue.session() as s:
-            by_id = {it.id: it for it in photos.items(s, [(p.id, 0.0) for g in groups for p, _ in g])}
-        return [DuplicateGroup([DuplicateMember(by_id[p.id], sim) for p, sim in g if p.id in by_id]) for g in groups]
+            by_id = {it.id: it for it in photos.items(s, [(m.photo.id, 0.0) for g in groups for m in g.members])}
+        out = []
+        for g in groups:
+            members = [
+                DuplicateMember(by_id[m.photo.id], m.similarity, m.hash_distance, g.confident and i > 0)
+                for i, m in enumerate(g.members)
+                if m.photo.id in by_id
+            ]
+            if len(members) > 1:
+                out.append(DuplicateGroup(members, g.confident))
+        return out
 
     def move_to_trash(self, paths: list[str]) -> trash.TrashOutcome:
         """Move photos to the platform's trash (never delete them); re-index to forget them."""

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import download as downloads
 from .. import model_store, paths
 from ..download import DownloadCancelled, download
 from ..errors import Cancelled, PixfindError
@@ -120,13 +119,14 @@ def install_starter(*, replace: bool = False, log: Log | None = None, progress=N
     ``progress`` is accepted for symmetry with ``pull``; the build reports through ``log``.
     """
     build = import_training("starter.build")
-    paths.models_dir().mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=paths.models_dir(), prefix=".build-"))
-    try:
-        build.build_starter_pack(scratch / "pack", name=STARTER, log=log or (lambda _msg: None))
-        pack = model_store.install(scratch / "pack", STARTER, replace=replace, move=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    pack_builder = import_training("pack_builder")
+    # The shared builder: a scratch folder named after this process, removed on failure, and
+    # scratch folders left by builds that were killed (SIGKILL) cleaned first.
+    pack, _ = pack_builder.build_and_install(
+        lambda out: build.build_starter_pack(out, name=STARTER, log=log or (lambda _msg: None)),
+        name=STARTER,
+        replace=replace,
+    )
     return _record(pack, model_store.default_name())
 
 
@@ -143,7 +143,7 @@ def _checkpoint_source(name, url, arch, sha256, tokenizer) -> tuple[str, str, st
     if url:
         if not (arch and name):
             raise PixfindError("pulling from a URL needs an architecture (--arch) and a NAME for the pack")
-        return url, arch, url.rstrip("/").rsplit("/", 1)[-1] or f"{name}.pth", sha256, {"url": url}
+        return url, arch, downloads.filename_from_url(url, f"{name}.pth"), sha256, {"url": url}
     if not name:
         raise PixfindError("name a model to pull: " + ", ".join(KNOWN_MODELS))
     model = KNOWN_MODELS.get(name)
@@ -188,6 +188,51 @@ def pull(
         )
     dest = paths.downloads_dir() / filename
     dest.parent.mkdir(parents=True, exist_ok=True)
+    export = None
+    for attempt in (1, 2):
+        cached = downloads.is_cached(url, dest, expected_sha256=expected)
+        digest = _download_checkpoint(url, dest, expected, progress, cancel, log)
+        extra["download_sha256"] = digest
+        if progress:
+            progress("export", 0, None)
+        export = export or import_training("export")
+        try:
+            path = export.export_and_install(
+                arch,
+                pretrained=None,
+                checkpoint=dest,
+                tokenizer=Path(tokenizer) if tokenizer else None,
+                precision=precision,
+                name=name,
+                output=None,
+                replace=replace,
+                source_extra=dict(extra),
+                log=log,
+            )
+        except PixfindError as e:
+            if not _unreadable_checkpoint(e, dest):
+                raise
+            # A file that is not a checkpoint is never kept: the next pull fetches it afresh.
+            downloads.forget(dest)
+            if not cached or attempt == 2:
+                raise
+            log(f"the cached {dest.name} cannot be read as a checkpoint; downloading it again")
+            continue
+        return _record(model_store.get(Path(path).name), model_store.default_name())
+    raise AssertionError("unreachable")
+
+
+# What export says about a file that is not a readable checkpoint (model_training/checkpoint.py).
+_UNREADABLE_CHECKPOINT = ("cannot read checkpoint", "does not contain a model state dict")
+
+
+def _unreadable_checkpoint(error: PixfindError, dest: Path) -> bool:
+    message = str(error)
+    return dest.name in message and any(words in message for words in _UNREADABLE_CHECKPOINT)
+
+
+def _download_checkpoint(url, dest: Path, expected, progress, cancel, log: Log) -> str:
+    """Download (or take from the cache) the checkpoint at ``url``; its sha256."""
     log(f"downloading {url}")
     on_progress = (lambda done, total: progress("download", done, total)) if progress else None
     try:
@@ -197,20 +242,4 @@ def pull(
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled; pull again to export the downloaded checkpoint")
     log(f"downloaded {dest.name} ({human_size(dest.stat().st_size)}), sha256 {digest}")
-    extra["download_sha256"] = digest
-    if progress:
-        progress("export", 0, None)
-    export = import_training("export")
-    path = export.export_and_install(
-        arch,
-        pretrained=None,
-        checkpoint=dest,
-        tokenizer=Path(tokenizer) if tokenizer else None,
-        precision=precision,
-        name=name,
-        output=None,
-        replace=replace,
-        source_extra=extra,
-        log=log,
-    )
-    return _record(model_store.get(Path(path).name), model_store.default_name())
+    return digest

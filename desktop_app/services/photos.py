@@ -26,6 +26,7 @@ _COLUMNS = (
     Photo.camera_model,
     Photo.gps_lat,
     Photo.gps_lon,
+    Photo.place,
 )
 
 
@@ -38,9 +39,9 @@ def camera_name(make: str | None, model: str | None) -> str | None:
 
 
 def _item(row, score: float) -> PhotoItem:
-    pid, path, thumb, date, w, h, size, make, model, lat, lon = row
+    pid, path, thumb, date, w, h, size, make, model, lat, lon, place = row
     gps = (lat, lon) if lat is not None else None
-    return PhotoItem(pid, path, thumb, date, score, w, h, size, camera_name(make, model), gps)
+    return PhotoItem(pid, path, thumb, date, score, w, h, size, camera_name(make, model), gps, place or None)
 
 
 def items(session, scored: list[tuple[int, float]]) -> list[PhotoItem]:
@@ -93,6 +94,19 @@ def skipped(session) -> list[SkippedInfo]:
 def cameras(session) -> list[str]:
     rows = session.execute(select(Photo.camera_make, Photo.camera_model).distinct())
     return sorted({c for make, model in rows if (c := camera_name(make, model))})
+
+
+def places(session) -> list[str]:
+    """The place names of the library's photos, sorted."""
+    rows = session.scalars(select(Photo.place).where(Photo.place.is_not(None), Photo.place != "").distinct())
+    return sorted(rows, key=str.casefold)
+
+
+def place_name(gps: tuple[float, float] | None) -> str | None:
+    """The place of a GPS position not named in the catalogue yet (indexed by an older pixfind)."""
+    from ..library import places as gazetteer
+
+    return gazetteer.place_name(*gps) if gps else None
 
 
 def embedded_counts(session) -> dict[str, int]:

@@ -22,6 +22,7 @@ class PhotoItem:
     size: int | None = None
     camera: str | None = None
     gps: tuple[float, float] | None = None
+    place: str | None = None  # nearest town of the GPS position ("Town, Region, Country")
 
     @property
     def name(self) -> str:
@@ -48,10 +49,28 @@ class SearchRequest:
 @dataclass
 class SearchResult:
     request: SearchRequest
-    items: list[PhotoItem]  # best first (or newest first with sort="date" or when browsing)
+    items: list[PhotoItem]  # good matches first, then the weaker ones; each part best first (or newest first with sort="date")
     complete: bool  # False: the first page only, the rest follows
     seconds: float
     browse: bool = False  # no query: the library by date
+    # How many leading items are good matches (score >= cutoff); all of them when there is no cut-off
+    # (browsing, a query with image or negative terms, or a model whose calibration cannot tell).
+    good: int | None = None
+    cutoff: float | None = None  # the good-match score for this query; None: no cut-off
+
+    def __post_init__(self) -> None:
+        if self.good is None:
+            self.good = len(self.items)
+
+    @property
+    def weaker(self) -> int:
+        """Items after the good matches."""
+        return len(self.items) - self.good
+
+    @property
+    def no_good_match(self) -> bool:
+        """A query with results, none of them a good match."""
+        return self.good == 0 and bool(self.items)
 
 
 @dataclass
@@ -79,6 +98,7 @@ class LibraryOverview:
     skipped: list[SkippedInfo]
     first_date: float | None
     last_date: float | None
+    places: list[str] = field(default_factory=list)  # place names of the library's photos, sorted
 
 
 @dataclass
@@ -106,24 +126,28 @@ class LibraryStatus:
 class DuplicateMember:
     item: PhotoItem
     similarity: float  # to the group's first member
+    hash_distance: int = 0  # perceptual-hash bits differing from the first member
+    suggest_trash: bool = False  # pre-marked: a copy in a confident group, not its best copy
 
 
 @dataclass
 class DuplicateGroup:
-    members: list[DuplicateMember]  # the largest photo first
+    members: list[DuplicateMember]  # the copy to keep first (resolution, format, file size, age)
+    confident: bool = True  # every member a strict perceptual match of the first: its copies are pre-marked
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def describe_report(report) -> str:
-    """One line that sums up an indexing run (an indexer IndexReport)."""
+def describe_report(report, skipped_hint: str = "see `pixfind status --errors`") -> str:
+    """One line that sums up an indexing run (an indexer IndexReport); ``skipped_hint`` says where
+    the skipped files are listed (the window passes its own words, never a command)."""
     parts = [f"{_count(report.encoded, 'photo')} encoded"]
     for label, n in (("unchanged", report.unchanged), ("moved", report.moved), ("copied", report.copied), ("removed", report.removed)):
         if n:
             parts.append(f"{n} {label}")
     line = ", ".join(parts) + f" in {report.seconds:.1f} s"
     if report.skipped:
-        line += f"; {_count(len(report.skipped), 'file')} skipped, see `pixfind status --errors`"
+        line += f"; {_count(len(report.skipped), 'file')} skipped" + (f", {skipped_hint}" if skipped_hint else "")
     return line
