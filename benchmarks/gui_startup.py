@@ -149,6 +149,7 @@ def child(args) -> None:
     pump_until(lambda: window.isVisible() and window.windowHandle() is not None and window.windowHandle().isExposed(), 10)
     app.processEvents()
     out["window_shown_s"] = round(time.time() - spawned, 3)
+    out["loadavg_1_5_15_at_start"] = [round(x, 2) for x in os.getloadavg()]
     window.delegate.painted_with_image = 0
     pump_until(lambda: window.model.rowCount() > 0 and window.delegate.painted_with_image > 0)
     out["first_photos_painted_s"] = round(time.time() - spawned, 3)
@@ -157,31 +158,43 @@ def child(args) -> None:
     out["rss_after_start_mib"] = round(rss_mib(), 1)
 
     # search as you type
-    latencies, full = [], []
+    latencies, full, good = [], [], []
     for q in QUERIES:
         window.loader.clear()
         done = {}
         window.search_finished.connect(lambda n, d=done: d.setdefault("first", time.perf_counter()))
         window.search.setText(q)  # as typed: the debounce timer starts
-        pump_until(lambda: window.searcher.debounce.isActive() is False and window.searcher.request is not None and window.searcher.request.text == q, 5)
+        pump_until(lambda q=q: window.searcher.debounce.isActive() is False and window.searcher.request is not None and window.searcher.request.text == q, 5)
         t0 = window.searcher.search_started_at
         window.delegate.painted_with_image = 0
-        pump_until(lambda: "first" in done and window.delegate.painted_with_image > 0)
+        # The good matches come first; the weaker ones are folded under a bar. A query with no
+        # good match shows only that bar ("No good matches for ..."): no thumbnail to wait for.
+        pump_until(lambda d=done: "first" in d and (window.delegate.painted_with_image > 0 or window.model.good == 0))
         latencies.append((time.perf_counter() - t0) * 1000)
+        good.append(window.model.good)
         pump_until(lambda: "+" not in window.count_label.text() and window.model.rowCount() >= min(args.max_results, args.photos) * 0.9, 60)
         full.append((time.perf_counter() - t0) * 1000)
         window.search_finished.disconnect()
     out["search_to_first_thumbnails_ms"] = {"p50": round(float(np.median(latencies)), 1), "max": round(max(latencies), 1), "all": [round(x, 1) for x in latencies]}
     out["search_to_full_list_ms"] = {"p50": round(float(np.median(full)), 1), "max": round(max(full), 1), "results": window.model.rowCount()}
+    out["good_matches_per_query"] = good
     out["debounce_ms"] = window.searcher.debounce.interval()
 
-    # one query asking for every photo as a result
+    # one query asking for every photo as a result (waits for this query's full list, not the last one's)
     window.settings.setValue("max_results", args.photos)
     t0 = time.perf_counter()
     window.search.setText("a mountain lake")
     window.searcher.debounce.stop()
     window.run_search()
-    pump_until(lambda: "+" not in window.count_label.text() and window.model.rowCount() >= args.photos * 0.9, 120)
+
+    def all_in():
+        result = window.last_result
+        return (
+            not window.searcher.busy and result is not None and result.request.text == "a mountain lake"
+            and len(result.items) >= args.photos * 0.9 and window.model.rowCount() >= args.photos * 0.9
+        )  # fmt: skip
+
+    pump_until(all_in, 120)
     out["query_with_all_photos_as_results_s"] = round(time.perf_counter() - t0, 2)
     window.settings.setValue("max_results", args.max_results)
 
@@ -216,6 +229,7 @@ def child(args) -> None:
     out["rss_after_scroll_mib"] = round(rss_mib(), 1)
     out["thumbnail_cache_mib"] = round(window.loader.cache_bytes / 2**20, 1)
     window.close()
+    out["loadavg_1_5_15_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -256,7 +270,7 @@ def main() -> None:
              "--photos", str(args.photos), "--max-results", str(args.max_results)],
             env=env, capture_output=True, text=True, timeout=900,
         )
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
             raise SystemExit("the window process failed")
@@ -271,7 +285,9 @@ def main() -> None:
         "build": build,
         "best_run": best,
         "first_photos_painted_s_all": [r["first_photos_painted_s"] for r in runs],
+        "window_shown_s_all": [r["window_shown_s"] for r in runs],
         "search_to_first_thumbnails_ms_p50_all": [r["search_to_first_thumbnails_ms"]["p50"] for r in runs],
+        "targets": {"window_shown_s": 1.5, "search_to_first_thumbnails_ms": 150},
     }
     print(json.dumps(summary, indent=2))
 

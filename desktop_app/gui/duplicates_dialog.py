@@ -165,7 +165,8 @@ class DuplicatesDialog(tasks.TaskOwner, QDialog):
         n = sum(1 for c, _ in self.checks if not c.isChecked())
         self.trash_button.setEnabled(n > 0)
         if self.groups:
-            self.status.setText(f"{len(self.groups)} groups · {n} photo{'s' if n != 1 else ''} marked for the trash")
+            groups = len(self.groups)
+            self.status.setText(f"{groups} group{'s' if groups != 1 else ''} · {n} photo{'s' if n != 1 else ''} marked for the trash")
 
     def marked(self) -> list[str]:
         return [item.path for c, item in self.checks if not c.isChecked()]
