@@ -350,17 +350,22 @@ def match_reliable(calibration: dict | None) -> bool:
     )
 
 
-def query_cutoff(scores, calibration: dict | None) -> float | None:
+def query_cutoff(scores, calibration: dict | None, baseline: float | None = None) -> float | None:
     """The good-match cut-off for one query, from its scores over the library (best first).
 
-    The pack's calibrated threshold, moved to the largest drop in the query's own scores that
-    lies within a window around it (±WINDOW of the match/non-match separation): the gap
-    between the photos a query is about and the rest. None when the model's calibration says its
-    scores do not separate matches (a random-weight model), or it has none: then no cut-off.
+    The pack's calibrated threshold, raised by how much higher than the calibration's
+    non-matching pairs this query scores a typical photo of the library (``baseline``, its
+    median score over a sample: wordings like "a photo of ..." lift every score), then moved
+    to the largest drop in the query's own scores that lies within a window around it
+    (±WINDOW of the match/non-match separation): the gap between the photos a query is about
+    and the rest. None when the model's calibration says its scores do not separate matches
+    (a random-weight model), or it has none: then no cut-off.
     """
     if not match_reliable(calibration):
         return None
     threshold = float(calibration["match_threshold"])
+    if baseline is not None:
+        threshold += max(0.0, baseline - float(calibration["non_match_mean"]))
     separation = float(calibration["match_mean"]) - float(calibration["non_match_mean"])
     lo, hi = threshold - WINDOW * separation, threshold + WINDOW * separation
     best, cut = MIN_GAP * separation, threshold

@@ -13,16 +13,15 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Self
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import calibration, model_store, trash
 from ..encoder import Encoder
 from ..errors import PixfindError
 from ..library import query as queries
-from ..library.catalogue import Folder, Photo
+from ..library.catalogue import Embedding, Folder, Photo
 from ..library.indexer import IndexReport
 from ..library.library_dir import Library, model_key
 from ..library.search import Filters, SearchEngine
@@ -41,6 +40,7 @@ from .records import (
 FIRST_PAGE = 240  # results the window shows at once while the full list is fetched behind them
 _TEXT_CACHE = 256  # search as you type: backspace costs no encoding
 CUTOFF_SAMPLE = 1000  # scores a query's good-match cut-off looks at, however few results are asked for
+BASELINE_SAMPLE = 512  # library photos that tell how high a query scores what it is not about
 
 
 class NothingIndexed(PixfindError):
@@ -60,11 +60,12 @@ class LibraryService:
         self._writing = threading.Lock()  # held while this process indexes or removes a folder
         self._text_vectors: dict[tuple[str, str], np.ndarray] = {}
         self._calibrations: dict[str, dict | None] = {}  # per model key
+        self._baseline_samples: dict[str, tuple[int, np.ndarray]] = {}  # model key -> (embedded count, vectors)
 
     def close(self) -> None:
         self.library.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> LibraryService:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -155,7 +156,11 @@ class LibraryService:
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
             results = engine.search(vector, request.filters, fetch, request.min_score, "relevance")
-        cutoff = calibration.query_cutoff([r.score for r in results], calibrated) if calibrated else None
+        cutoff = (
+            calibration.query_cutoff([r.score for r in results], calibrated, baseline=self._score_baseline(vector))
+            if calibrated
+            else None
+        )
         complete = len(results) < limit if fetch == limit else len(results) <= limit
         results = results[:limit]
         good = len(results) if cutoff is None else sum(1 for r in results if r.score >= cutoff)
@@ -166,6 +171,24 @@ class LibraryService:
         with self.library.catalogue.session() as s:
             items = photos.items(s, [(r.photo.id, r.score) for r in results])
         return SearchResult(request, items, complete, time.perf_counter() - start, good=good, cutoff=cutoff)
+
+    def _score_baseline(self, vector: np.ndarray) -> float | None:
+        """The query's median score over a fixed random sample of the library: how high this
+        query scores photos it is not about ("a photo of a cat" scores everything higher than
+        "a cat"). None for libraries too small to tell."""
+        key, count = self.model, self.engine.embedded_count()
+        cached = self._baseline_samples.get(key)
+        if cached is None or abs(cached[0] - count) > max(8, count // 10):
+            with self.library.catalogue.session() as s:
+                blobs = s.scalars(
+                    select(Embedding.vector).where(Embedding.model == key).order_by(func.random()).limit(BASELINE_SAMPLE)
+                ).all()
+            dim = self.encoder.dim
+            vectors = [np.frombuffer(b, dtype=np.float32) for b in blobs if len(b) == 4 * dim]
+            cached = (count, np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
+            self._baseline_samples[key] = cached
+        sample = cached[1]
+        return float(np.median(sample @ vector)) if len(sample) >= 8 else None
 
     def _cut_applies(self, request: SearchRequest) -> bool:
         """Whether the calibrated good-match cut-off speaks for this query: words only, all positive.

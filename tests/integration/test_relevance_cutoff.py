@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from desktop_app import calibration
@@ -29,6 +30,13 @@ def test_query_cutoff_moves_to_the_gap_within_the_window():
     # a model whose calibration shows it cannot tell matches apart gets no cut-off at all
     assert calibration.query_cutoff([0.45, 0.2], {**cal, "match_auc": 0.5}) is None
     assert calibration.query_cutoff([0.45, 0.2], None) is None
+    # a wording that scores every photo of the library higher ("a photo of ...") lifts the
+    # threshold by as much: without the baseline all four would count as good
+    lifted = [0.80, 0.61, 0.58, 0.57]
+    assert calibration.query_cutoff(lifted, cal) == pytest.approx(0.30)
+    assert calibration.query_cutoff(lifted, cal, baseline=0.55) == pytest.approx(0.64)
+    # a query that scores the library lower than usual never lowers the bar
+    assert calibration.query_cutoff([0.2, 0.19, 0.1], cal, baseline=0.05) == pytest.approx(0.30)
     assert calibration.score_range(cal | {"score_low": 0.1, "score_high": 0.5}) == (0.06, 0.54)
 
 
@@ -65,7 +73,9 @@ def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, 
     k = max(range(1, 7), key=lambda i: drops[i])  # a cut after at least 2 photos
     mid = (scores[k] + scores[k + 1]) / 2
     sep = 2 * (scores[0] - scores[-1])
-    name = _install_with(tiny_pack, tmp_path, "cut", {"match_threshold": mid, "match_mean": mid + sep / 2, "non_match_mean": mid - sep / 2})
+    # non-matching pairs scored like this query's typical photo (its median): no lift of the threshold
+    non_match = float(np.median(scores))
+    name = _install_with(tiny_pack, tmp_path, "cut", {"match_threshold": mid, "match_mean": non_match + sep, "non_match_mean": non_match})
     index_json(capsys, library_dir, photos, extra=("--model", name))  # the same weights: the same scores
     with LibraryService(library_dir) as service:
         service.load_model(name)
@@ -114,7 +124,13 @@ def test_starter_model_cuts_real_queries(tmp_path, library_dir, capsys):
     model_store.install(pack, "starter")
     index_json(capsys, library_dir, SAMPLES)
     with LibraryService(library_dir) as service:
-        for query, photo in (("a cup of coffee", "coffee.jpg"), ("a cat", "cat.jpg"), ("a rocket launch", "rocket-launch.jpg")):
+        for query, photo in (
+            ("a cup of coffee", "coffee.jpg"),
+            ("a cat", "cat.jpg"),
+            ("a rocket launch", "rocket-launch.jpg"),
+            ("a photo of a cat", "cat.jpg"),  # the wording lifts every score: the cut-off follows it
+            ("a photo of a cup of coffee", "coffee.jpg"),
+        ):
             result = service.search(SearchRequest(query))
             assert 1 <= result.good < 9 and result.items[0].name == photo, (query, result.good)
         nonsense = service.search(SearchRequest("zzzz"))
