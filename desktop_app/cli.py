@@ -7,12 +7,12 @@ import sys
 import click
 
 from . import __version__
-from .commands import register_all
+from .commands import LazyGroup
 from .errors import Cancelled, PixfindError
 from .text import printable
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pixfind")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -23,7 +23,7 @@ def cli(ctx: click.Context) -> None:
         ctx.exit(open_window())
 
 
-register_all(cli)
+# Subcommands are imported when used (commands.LazyGroup): a command pays only for its own imports.
 
 
 def main(argv: list[str] | None = None) -> int:

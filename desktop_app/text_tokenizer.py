@@ -84,7 +84,7 @@ class TextTokenizer:
             raise PackError(f"{path}: tokenizer file is missing from the model pack")
         try:
             tokenizer = Tokenizer.from_file(str(path))
-        except Exception as e:  # tokenizers raises a bare Exception for malformed files
+        except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for malformed files
             raise PackError(f"{path}: not a valid tokenizer.json ({one_line(e)})") from None
 
         vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -116,7 +116,7 @@ class TextTokenizer:
                 length=self.context_length,
                 pad_to_multiple_of=None,
             )
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - tokenizers raises bare Exceptions for settings it cannot apply
             raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({one_line(e)})") from None
         self._tokenizer = tokenizer
 

@@ -27,7 +27,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling and safetensors raise many types for bad files
+    except Exception as e:  # noqa: BLE001 - unpickling and safetensors raise many types for bad files
         raise PixfindError(f"{path}: cannot read checkpoint ({one_line(e)})") from None
     return unwrap_state_dict(state, path)
 
@@ -104,7 +104,7 @@ def load_resume_state(path: Path) -> dict:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling raises many types for damaged or hostile files
+    except Exception as e:  # noqa: BLE001 - unpickling raises many types for damaged or hostile files
         raise resume_error(path, f"cannot read it, it is damaged or not a training checkpoint ({_load_failure(e)})") from None
     if not isinstance(state, dict):
         raise resume_error(path, f"not a training checkpoint (it holds a {type(state).__name__}, not a dict)")

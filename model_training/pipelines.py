@@ -155,7 +155,7 @@ def _run_finetune(task: str, cfg: GPRFTConfig, export, log, fresh: bool = False)
         _, clip, tokenizer = _model(cfg, dist)
         listing = _labelled(cfg.data.train, "data.train")
         dim = clip.visual.output_dim
-        l = cfg.loss
+        loss = cfg.loss
         captions = None
         if task == "mcip":
             per_image = _pseudo_caption_lists(cfg.data.pseudo_captions, listing.paths)
@@ -164,10 +164,10 @@ def _run_finetune(task: str, cfg: GPRFTConfig, export, log, fresh: bool = False)
             captions = [[index[c] for c in caps] for caps in per_image]
             log(f"encoding {len(unique)} distinct pseudo-captions with the frozen text tower")
             bank = CaptionBank.encode(clip, tokenizer, unique, device=dist.device)
-            module = MCIPFineTune(clip, len(listing.classes), dim, bank, l.scale, l.margin,
-                                  l.class_weight, l.caption_weight, l.hard_weight)
+            module = MCIPFineTune(clip, len(listing.classes), dim, bank, loss.scale, loss.margin,
+                                  loss.class_weight, loss.caption_weight, loss.hard_weight)
         else:
-            module = GPRFineTune(clip, len(listing.classes), dim, l.scale, l.margin)
+            module = GPRFineTune(clip, len(listing.classes), dim, loss.scale, loss.margin)
         aug = cfg.data.augment
         data = ImageDataset(listing.paths, train_transform(clip, aug.resize_ratio, aug.hflip, aug.color_jitter),
                             labels=listing.labels, captions=captions)

@@ -66,7 +66,8 @@ def split_classes(seed: int, num_val_pairs: int, num_test_pairs: int) -> tuple[l
     """
     pairs = [(c, s) for c in COLOURS for s in SHAPES]
     order = [pairs[i] for i in np.random.default_rng(seed).permutation(len(pairs))]
-    expand = lambda chosen: [FineClass(c, s, p) for c, s in chosen for p in PATTERNS]
+    def expand(chosen):
+        return [FineClass(c, s, p) for c, s in chosen for p in PATTERNS]
     val, test = order[:num_val_pairs], order[num_val_pairs:num_val_pairs + num_test_pairs]
     return expand(order[num_val_pairs + num_test_pairs:]), expand(val), expand(test)
 
@@ -102,7 +103,7 @@ def _pattern_mask(pattern: str, x: np.ndarray, y: np.ndarray, inside: np.ndarray
     if pattern == "outline":
         # a hollow object: only a rim of full colour (the interior erodes away)
         eroded = inside[1:-1, 1:-1] & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
-        eroded = np.pad(eroded, 1) 
+        eroded = np.pad(eroded, 1)
         eroded2 = eroded[1:-1, 1:-1] & eroded[:-2, 1:-1] & eroded[2:, 1:-1] & eroded[1:-1, :-2] & eroded[1:-1, 2:]
         return ~np.pad(eroded2, 1)
     raise ValueError(pattern)

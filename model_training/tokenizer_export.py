@@ -181,7 +181,7 @@ def _load_hf(model_name, repo, folder: Path, context_length: int, kwargs: dict, 
         raise PixfindError(f"{shown}: tokenizer.json is unreadable or not JSON ({one_line(e)})") from None
     try:
         tokenizer = HFTokenizer(str(folder), context_length=context_length, **kwargs)
-    except Exception as e:  # transformers raises OSError, ValueError, KeyError... for bad files
+    except Exception as e:  # noqa: BLE001 - transformers raises OSError, ValueError, KeyError... for bad files
         raise PixfindError(
             f"{shown}: cannot load it as the Hugging Face tokenizer '{repo}' for {model_name} ({one_line(e)})"
         ) from None

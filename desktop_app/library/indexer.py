@@ -272,14 +272,14 @@ class Indexer:
 
     def _fill_places(self, chunk: int = 2000) -> None:
         """Name the place of photos with GPS but no place yet (indexed before places were kept)."""
-        while not self.cancel.is_set() and places.available():
+        while not self.cancel.is_set():
             with self.catalogue.session() as s, s.begin():
                 rows = s.execute(
                     select(Photo.id, Photo.gps_lat, Photo.gps_lon)
                     .where(Photo.gps_lat.is_not(None), Photo.gps_lon.is_not(None), Photo.place.is_(None))
                     .limit(chunk)
                 ).all()
-                if not rows:
+                if not rows or not places.available():  # the place table loads only when a photo needs it
                     return
                 names = places.place_names([(lat, lon) for _, lat, lon in rows])
                 for (pid, _, _), name in zip(rows, names):

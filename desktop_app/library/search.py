@@ -119,9 +119,9 @@ class SearchEngine:
                 labels, scores = self._exact(s, vector, conditions, limit)
             else:
                 labels, scores = self._approximate(vector, allowed, limit)
-            keep = [(int(l), float(sc)) for l, sc in zip(labels, scores) if min_score is None or sc >= min_score]
-            photos = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_([l for l, _ in keep])))}
-        hits = [(photos[l], sc) for l, sc in keep if l in photos]
+            keep = [(int(label), float(sc)) for label, sc in zip(labels, scores) if min_score is None or sc >= min_score]
+            photos = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_([label for label, _ in keep])))}
+        hits = [(photos[label], sc) for label, sc in keep if label in photos]
         if sort == "date":
             hits.sort(key=lambda h: h[0].date, reverse=True)
         elif sort != "relevance":

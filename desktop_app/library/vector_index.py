@@ -6,7 +6,15 @@ the catalogue state it reflects: the catalogue's identity and the last change nu
 (``seq``) it includes. Opening the index loads the file the marker names, applies the
 catalogue changes made since (a crash between saves costs no rebuild), checks that the
 index holds exactly the catalogue's photos, and rebuilds from the catalogue when the
-file is missing, stale or corrupt.
+file is missing, stale or corrupt. When the marker's change number is the catalogue's, nothing
+changed since the save: the index is trusted after a count check, without reading every photo
+id from the catalogue.
+
+Recall is measured, not assumed: when the index is built, or has grown by more than a tenth
+since the last measurement, ``save`` compares its top 10 for a sample of the stored vectors
+with exact search, raises ef (and rebuilds with a larger M when ef alone is not enough) until
+recall@10 reaches ``RECALL_TARGET``, and records the recall, ef and M in the marker; `pixfind
+status` shows them.
 """
 
 from __future__ import annotations
@@ -17,18 +25,29 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import hnswlib
-import numpy as np
 from sqlalchemy import func, select
 
 from .catalogue import Catalogue, Embedding, VectorDeletion
+
+if TYPE_CHECKING:
+    import hnswlib
+    import numpy as np
 
 FORMAT = 2  # 2: the marker records the index file's blake2b checksum
 M = 16
 EF_CONSTRUCTION = 200
 EF_SEARCH = 128
 MIN_CAPACITY = 1024
+
+# Recall you can trust (see the module docstring).
+RECALL_TARGET = 0.98
+RECALL_K = 10
+RECALL_QUERIES = 200
+RECALL_GROWTH = 0.10  # measured again once the index holds this share more vectors
+EF_STEPS = (128, 192, 256, 384, 512, 768, 1024, 1536, 2048)  # tried in turn, from the floor EF_SEARCH
+M_STEPS = (16, 32, 48)  # a larger M is built when the largest ef is not enough
 
 
 CHUNK = 1 << 20
@@ -62,7 +81,95 @@ def marker_shape_problem(marker: dict) -> str | None:
             return f"its marker has no {key!r}"
         if not ok(marker[key]):
             return f"its marker has an invalid {key!r}"
+    optional = {  # written since recall is measured; a marker without them is still good
+        "ef": lambda v: _is_int(v) and 1 <= v <= 100_000,
+        "M": lambda v: _is_int(v) and 2 <= v <= 1024,
+        "recall": lambda v: v is None or isinstance(v, float | int) and not isinstance(v, bool) and 0 <= v <= 1,
+        "recall_count": lambda v: v is None or _is_int(v) and v >= 0,
+    }
+    for key, ok in optional.items():
+        if key in marker and not ok(marker[key]):
+            return f"its marker has an invalid {key!r}"
     return None
+
+
+def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:
+    """Row indices into ``data`` of each query's k largest inner products, best first; ``exclude``
+    (one data row index per query, or -1) is left out, so a stored vector does not find itself."""
+    import numpy as np
+
+    n = len(data)
+    k = min(k, n - (0 if exclude is None else 1))
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, n, chunk):
+        scores = queries @ data[start : start + chunk].T
+        if exclude is not None:
+            hit = (exclude >= start) & (exclude < start + scores.shape[1])
+            scores[np.nonzero(hit)[0], exclude[hit] - start] = -np.inf
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        scores = np.concatenate([best_scores, scores], axis=1)
+        rows = np.concatenate([best_rows, rows], axis=1)
+        top = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
+        best_scores = np.take_along_axis(scores, top, axis=1)
+        best_rows = np.take_along_axis(rows, top, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best_rows, order, axis=1)
+
+
+def measure_recall(index: hnswlib.Index, labels: np.ndarray, vectors: np.ndarray | None, sample: np.ndarray, k: int = RECALL_K,
+                   ef: int | None = None, truth: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """(recall@k, truth): the share of each sampled stored vector's exact k nearest others (by inner
+    product, itself left out) that the hnswlib index returns at ``ef``. ``sample`` holds row indices
+    into ``labels`` (the live labels); ``vectors`` their vectors, or None to read them back from the
+    index a chunk at a time (bounded memory however large the index); ``truth`` (from a previous
+    call) saves the exact search."""
+    import numpy as np
+
+    if truth is None:
+        truth = exact_truth(index, labels, vectors, sample, k)
+    queries = _rows(index, labels, vectors, sample)
+    k = truth.shape[1]
+    if ef is not None:
+        index.set_ef(max(ef, k + 1))
+    found, _ = index.knn_query(queries, k=min(k + 1, len(labels)))  # labels: the live ones only
+    hits = 0
+    for i, row in enumerate(found):
+        mine = [int(x) for x in row if x != labels[sample[i]]][:k]
+        hits += len(set(mine) & {int(x) for x in truth[i]})
+    return hits / max(1, truth.size), np.asarray(truth)
+
+
+def _rows(index, labels, vectors, rows):
+    import numpy as np
+
+    if vectors is not None:
+        return vectors[rows]
+    return np.asarray(index.get_items(labels[rows], return_type="numpy"), dtype=np.float32)
+
+
+def exact_truth(index, labels: np.ndarray, vectors: np.ndarray | None, sample: np.ndarray, k: int, chunk: int = 50000) -> np.ndarray:
+    """Labels of each sampled vector's exact k nearest others by inner product (itself left out),
+    best first, reading ``vectors`` (or the index's stored vectors) ``chunk`` rows at a time."""
+    import numpy as np
+
+    queries = _rows(index, labels, vectors, sample)
+    n = len(labels)
+    k = max(1, min(k, n - 1))
+    best_scores = np.full((len(sample), 0), -np.inf, dtype=np.float32)
+    best_labels = np.zeros((len(sample), 0), dtype=np.int64)
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        scores = queries @ _rows(index, labels, vectors, rows).T
+        mine = (sample >= start) & (sample < start + len(rows))
+        scores[np.nonzero(mine)[0], sample[mine] - start] = -np.inf
+        scores = np.concatenate([best_scores, scores], axis=1)
+        found = np.concatenate([best_labels, np.broadcast_to(labels[rows], (len(sample), len(rows)))], axis=1)
+        top = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
+        best_scores = np.take_along_axis(scores, top, axis=1)
+        best_labels = np.take_along_axis(found, top, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best_labels, order, axis=1)
 
 
 class IndexWriteError(OSError):
@@ -91,6 +198,11 @@ class VectorIndex:
         self.deleted: set[int] = set()  # marked deleted, slot not reused yet
         self.dirty = False
         self.rebuilt_because: str | None = None  # why the last open rebuilt, for `status`
+        self.ef = EF_SEARCH
+        self.M = M
+        self.recall: float | None = None  # recall@10 measured at self.ef, None until measured
+        self.recall_count: int | None = None  # vectors in the index when it was measured
+        self.checked_catalogue = False  # whether the last open compared every photo id
 
     # ------------------------------------------------------------------ opening
 
@@ -98,12 +210,20 @@ class VectorIndex:
         """Load the saved index, catch up with the catalogue, rebuild if that is impossible."""
         problem = self._load()
         if problem is None:
+            saved_seq = self.seq
             self.catch_up(catalogue)
-            if self.live != self._catalogue_ids(catalogue):
-                problem = "it does not hold the same photos as the catalogue"
+            if self.seq == saved_seq and self._catalogue_count(catalogue) == len(self.live):
+                # Nothing changed since the index was saved, and it was consistent then.
+                self.checked_catalogue = False
+            else:
+                self.checked_catalogue = True
+                if self.live != self._catalogue_ids(catalogue):
+                    problem = "it does not hold the same photos as the catalogue"
         if problem is not None:
             self.rebuilt_because = problem
             self.rebuild(catalogue)
+        elif self.needs_recall():
+            self.dirty = True  # an index saved before recall was measured: measured at the next save
         return self
 
     def read_marker(self) -> dict | None:
@@ -129,8 +249,23 @@ class VectorIndex:
                 select(func.count()).select_from(Embedding).where(Embedding.model == self.model, Embedding.seq > marker["seq"])
             )
         size = marker["file_size"]
-        state = f"ok, {marker['count']} vectors, {size / 2**20:.1f} MiB"
+        state = f"ok, {marker['count']} vectors, {size / 2**20:.1f} MiB, {describe_recall(marker)}"
         return state + (f", {pending} changes to apply on next open" if pending else "")
+
+    def quality(self) -> dict | None:
+        """The saved index's measured recall: {"recall", "k", "ef", "M", "measured_at"}, None without a
+        readable marker. Reads the marker only."""
+        marker = self.read_marker()
+        if marker is None or marker_shape_problem(marker):
+            return None
+        return {
+            "recall": marker.get("recall"),
+            "k": RECALL_K,
+            "ef": marker.get("ef", EF_SEARCH),
+            "M": marker.get("M", M),
+            "measured_at": marker.get("recall_count"),
+            "target": RECALL_TARGET,
+        }
 
     def _marker_problem(self, marker: dict, verify: bool = False) -> str | None:
         expected = {"format": FORMAT, "model": self.model, "dim": self.dim, "catalogue": self.catalogue_id}
@@ -161,12 +296,18 @@ class VectorIndex:
         problem = self._marker_problem(marker, verify=True)
         if problem:
             return problem
+        import hnswlib
+
         index = hnswlib.Index(space="ip", dim=self.dim)
         try:
             index.load_index(str(self.directory / marker["file"]), allow_replace_deleted=True)
         except (RuntimeError, MemoryError, ValueError) as e:
             return f"the index file is corrupt ({e})"
-        index.set_ef(EF_SEARCH)
+        self.ef = marker.get("ef", EF_SEARCH)
+        self.M = index.M
+        self.recall = marker.get("recall")
+        self.recall_count = marker.get("recall_count")
+        index.set_ef(self.ef)
         index.set_num_threads(self.threads)
         ids = set(index.get_ids_list())
         self.index = index
@@ -175,6 +316,14 @@ class VectorIndex:
         self.live = ids - self.deleted
         self.dirty = False
         return None
+
+    def _catalogue_count(self, catalogue: Catalogue) -> int:
+        with catalogue.session() as s:
+            return s.scalar(
+                select(func.count())
+                .select_from(Embedding)
+                .where(Embedding.model == self.model, func.length(Embedding.vector) == self.dim * 4)
+            )
 
     def _catalogue_ids(self, catalogue: Catalogue) -> set[int]:
         with catalogue.session() as s:
@@ -188,6 +337,8 @@ class VectorIndex:
 
     def _vectors_since(self, catalogue: Catalogue, seq: int, chunk: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """(labels, vectors, max seq) chunks of the model's embeddings changed after seq."""
+        import numpy as np
+
         with catalogue.session() as s:
             result = s.execute(
                 select(Embedding.photo_id, Embedding.vector, Embedding.seq)
@@ -206,12 +357,17 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ changes
 
-    def _new_index(self, capacity: int) -> None:
+    def _new_index(self, capacity: int, m: int = M) -> None:
+        import hnswlib
+
         self.index = hnswlib.Index(space="ip", dim=self.dim)
         self.index.init_index(
-            max_elements=max(MIN_CAPACITY, capacity), M=M, ef_construction=EF_CONSTRUCTION, allow_replace_deleted=True
-        )
-        self.index.set_ef(EF_SEARCH)
+            max_elements=max(MIN_CAPACITY, capacity), M=m, ef_construction=max(EF_CONSTRUCTION, 8 * m),
+            allow_replace_deleted=True,
+        )  # fmt: skip
+        self.M, self.ef = m, EF_SEARCH
+        self.recall = self.recall_count = None
+        self.index.set_ef(self.ef)
         self.index.set_num_threads(self.threads)
         self.live, self.deleted = set(), set()
 
@@ -219,7 +375,7 @@ class VectorIndex:
         with catalogue.session() as s:
             count = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
             self.seq = catalogue.current_seq(s)
-        self._new_index(int(count * 1.25))
+        self._new_index(int(count * 1.25), self.M)
         for labels, vectors, _ in self._vectors_since(catalogue, 0):
             self._add(labels, vectors)
         self.dirty = True
@@ -249,6 +405,52 @@ class VectorIndex:
         self.dirty = True
         return changed
 
+    # ------------------------------------------------------------------ recall
+
+    def needs_recall(self) -> bool:
+        """Whether recall should be measured before the next save: never measured, or grown by more
+        than RECALL_GROWTH since."""
+        if self.index is None or len(self.live) <= RECALL_K:
+            return False
+        return self.recall is None or self.recall_count is None or len(self.live) > self.recall_count * (1 + RECALL_GROWTH)
+
+    def tune(self, queries: int = RECALL_QUERIES, target: float = RECALL_TARGET, seed: int = 0) -> float:
+        """Measure recall@10 on ``queries`` stored vectors against exact search and raise ef (then
+        M, rebuilding) until it reaches ``target``; returns the recall reached (also in self.recall)."""
+        import numpy as np
+
+        labels = np.fromiter(sorted(self.live), dtype=np.int64, count=len(self.live))
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(len(labels), size=min(queries, len(labels)), replace=False))
+        truth = None
+        while True:
+            floor = max(EF_SEARCH, self.ef if self.recall is not None and self.recall < target else EF_SEARCH)
+            recall = 0.0
+            for ef in [e for e in EF_STEPS if e >= floor] or [floor]:
+                # vectors=None: read back from the index in chunks, never all at once
+                recall, truth = measure_recall(self.index, labels, None, sample, ef=ef, truth=truth)
+                self.ef = ef
+                if recall >= target:
+                    break
+            bigger = [m for m in M_STEPS if m > self.M]
+            if recall >= target or not bigger:
+                break
+            self._rebuild_from(labels, bigger[0])
+        self.index.set_ef(self.ef)
+        self.recall, self.recall_count = recall, len(self.live)
+        self.dirty = True
+        return recall
+
+    def _rebuild_from(self, labels: np.ndarray, m: int, chunk: int = 20000) -> None:
+        """A new graph with M = m from the live vectors of the current one (drops deleted slots)."""
+        import numpy as np
+
+        old = self.index
+        self._new_index(int(len(labels) * 1.25), m)
+        for i in range(0, len(labels), chunk):
+            part = labels[i : i + chunk]
+            self._add(part, np.asarray(old.get_items(part, return_type="numpy"), dtype=np.float32))
+
     def _add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         new = [int(label) for label in labels if int(label) not in self.live]
         needed = len(self.live) + len(self.deleted) + len(new)
@@ -264,7 +466,11 @@ class VectorIndex:
     # ------------------------------------------------------------------ saving
 
     def save(self) -> None:
-        """Write the index under a new name, then switch the marker to it (the commit point)."""
+        """Write the index under a new name, then switch the marker to it (the commit point).
+
+        Recall is measured (and ef/M raised) first when the index is new or has grown enough."""
+        if self.needs_recall():
+            self.tune()
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp_marker = None
         fd, tmp_index = tempfile.mkstemp(dir=self.directory, prefix=f"{self.model}.", suffix=".hnsw")
@@ -288,6 +494,10 @@ class VectorIndex:
                 "file": os.path.basename(tmp_index),
                 "file_size": actual,
                 "checksum": checksum,
+                "ef": self.ef,
+                "M": self.M,
+                "recall": None if self.recall is None else round(float(self.recall), 4),
+                "recall_count": self.recall_count,
             }
             fd, tmp_marker = tempfile.mkstemp(dir=self.directory, prefix=f".{self.model}.", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -319,9 +529,23 @@ class VectorIndex:
 
     def search(self, query: np.ndarray, k: int, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (labels, cosine similarities) for one normalised query vector."""
+        import numpy as np
+
         k = min(k, len(self.live))
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        self.index.set_ef(max(EF_SEARCH, k))
+        self.index.set_ef(max(self.ef, k))
         labels, distances = self.index.knn_query(query.reshape(1, -1), k=k, filter=allowed)
         return labels[0].astype(np.int64), 1.0 - distances[0]
+
+
+def describe_recall(marker: dict) -> str:
+    """"recall@10 0.993 (ef 128, M 16)" from a marker, or why there is no figure."""
+    recall = marker.get("recall")
+    ef, m = marker.get("ef", EF_SEARCH), marker.get("M", M)
+    if recall is None:
+        if marker.get("count", 0) <= RECALL_K:
+            return f"recall exact (too few vectors to measure; ef {ef}, M {m})"
+        return f"recall not measured yet (ef {ef}, M {m}; measured at the next save)"
+    low = "" if recall >= RECALL_TARGET else f", below the {RECALL_TARGET} target"
+    return f"recall@{RECALL_K} {recall:.3f} (ef {ef}, M {m}{low})"

@@ -274,8 +274,9 @@ class LibraryService:
             pack = model_store.resolve(model_name or self.model_name)
             key = model_key(pack.manifest)
             index = VectorIndex(self.library.vectors_dir, key, pack.manifest.embedding_dim, self.library.catalogue_id)
-            active = ActiveModelStatus(pack.name, key, models.get(key, 0), index.health(self.library.catalogue))
-            active.recall = index.quality()  # measured recall@10, ef, M (marker only); TODO: a field in records.py
+            active = ActiveModelStatus(
+                pack.name, key, models.get(key, 0), index.health(self.library.catalogue), recall=index.quality()
+            )
             check_files_quick(pack.path, pack.manifest)
         except PixfindError as e:
             problem = str(e)

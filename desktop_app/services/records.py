@@ -107,6 +107,7 @@ class ActiveModelStatus:
     key: str  # the model's key in the catalogue
     embedded: int
     index: str  # the vector index's health, one line
+    recall: dict | None = None  # measured recall@10 with its ef and M, from the index marker
 
 
 @dataclass

@@ -106,5 +106,6 @@ def revisited_map(query_features: np.ndarray, database_features: np.ndarray, gro
     for ranking, g in zip(rankings, ground_truth):
         medium.append(_ap_ignoring(ranking, g["easy"] + g["hard"], g["junk"]))
         hard.append(_ap_ignoring(ranking, g["hard"], g["junk"] + g["easy"]))
-    mean = lambda aps: float(np.mean([a for a in aps if a is not None])) if any(a is not None for a in aps) else 0.0
+    def mean(aps):
+        return float(np.mean([a for a in aps if a is not None])) if any(a is not None for a in aps) else 0.0
     return {"medium": mean(medium), "hard": mean(hard)}

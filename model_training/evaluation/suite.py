@@ -49,7 +49,8 @@ class EvalSets:
 
     @classmethod
     def from_config(cls, cfg: dict) -> EvalSets:
-        get = lambda k: Path(cfg[k]) if cfg.get(k) else None
+        def get(k):
+            return Path(cfg[k]) if cfg.get(k) else None
         return cls(folder=get("folder"), gpr1200=get("gpr1200"), instre=get("instre"), cub=get("cub"),
                    revisited=tuple(Path(p) for p in cfg.get("revisited") or ()),
                    captions=get("captions"), captions_root=get("captions_root"), knn_train=get("knn_train"),

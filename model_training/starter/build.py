@@ -181,7 +181,7 @@ def class_names(source: str = DEFAULT_CLASS_NAMES) -> list[dict[str, str]]:
     if len(names) != 1000:
         raise PixfindError(f"{source}: expected 1000 ImageNet class names, found {len(names)}")
     lemmas, definitions = _wordnet_info()
-    return [{"class": n, "definition": d, "lemmas": ", ".join(l)} for n, d, l in zip(names, definitions, lemmas)]
+    return [{"class": n, "definition": d, "lemmas": ", ".join(words)} for n, d, words in zip(names, definitions, lemmas)]
 
 
 _WORDNET_CACHE: tuple[list[list[str]], list[str]] | None = None

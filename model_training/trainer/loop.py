@@ -125,7 +125,7 @@ class Trainer:
                               ("rng", lambda: set_rng_state(state["rng"]))):
             try:
                 restore()
-            except Exception as e:  # torch and numpy raise many types for states that do not fit
+            except Exception as e:  # noqa: BLE001 - torch and numpy raise many types for states that do not fit
                 raise resume_error(path, f"its {part} state does not fit this run ({type(e).__name__}: {one_line(e, 120)})") from None
         self.epoch_position = {"epoch": state["data"]["epoch"], "position": state["data"]["position"]}
         self.step, self.best, self.evals_since_best = state["step"], state["best"], state["evals_since_best"]

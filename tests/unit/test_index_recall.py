@@ -148,3 +148,22 @@ def test_open_with_nothing_changed_still_notices_a_count_mismatch(lib):
     reopened = lib.vector_index(MODEL, DIM)
     assert reopened.rebuilt_because == "it does not hold the same photos as the catalogue"
     assert len(reopened) == 100
+
+
+def test_exact_truth_streams_from_the_index_with_the_same_answer():
+    import hnswlib
+
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((2000, DIM)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    labels = np.arange(2000, dtype=np.int64) * 3 + 1
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=2000, M=16, ef_construction=100)
+    index.add_items(data, labels)
+    sample = np.array([0, 999, 1999])
+    streamed = vi.exact_truth(index, labels, None, sample, 10, chunk=300)  # read back from the index
+    in_memory = vi.exact_truth(index, labels, data, sample, 10)
+    scores = data[sample] @ data.T
+    scores[np.arange(3), sample] = -np.inf
+    expected = labels[np.argsort(-scores, axis=1, kind="stable")[:, :10]]
+    assert (streamed == expected).all() and (in_memory == expected).all()
