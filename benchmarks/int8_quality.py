@@ -34,7 +34,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 from machine import cpu_model, loadavg  # benchmarks/machine.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

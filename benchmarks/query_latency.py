@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from desktop_app.library import vector_index  # noqa: E402
+from desktop_app.library import vector_index
 
 
 def clip_like(n: int, dim: int, rng, clusters: int = 2000, latent: int = 64, chunk: int = 100000) -> np.ndarray:

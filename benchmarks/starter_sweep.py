@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from model_training.starter.evaluate import (  # noqa: E402
+from model_training.starter.evaluate import (
     Gallery,
     augmented,
     image_to_image,

@@ -25,10 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from machine import cpu_model, loadavg  # noqa: E402  benchmarks/machine.py, beside this script
-from model_training.open_clip_models import build_model  # noqa: E402
-from model_training.tasks import GPRFineTune, set_patch_dropout  # noqa: E402
-from model_training.trainer.optim import build_optimizer  # noqa: E402
+from machine import cpu_model, loadavg
+
+from model_training.open_clip_models import build_model
+from model_training.tasks import GPRFineTune, set_patch_dropout
+from model_training.trainer.optim import build_optimizer
 
 NUM_CLASSES = 1000
 

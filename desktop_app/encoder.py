@@ -40,7 +40,7 @@ def _ort():
     if disable is not None:
         try:
             disable()
-        except Exception:  # telemetry is best-effort either way
+        except Exception:  # noqa: BLE001 - telemetry is best-effort either way
             pass
     return onnxruntime
 
@@ -75,7 +75,7 @@ def _open_session(path: Path, providers: Sequence[str], threads: int | None, pre
         options.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
-    except Exception as e:  # onnxruntime raises its own exception types for corrupt models
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for corrupt models
         raise PackError(f"{path}: ONNX Runtime cannot load it ({one_line(e)})") from None
 
 

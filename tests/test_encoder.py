@@ -14,7 +14,7 @@ from PIL import Image
 
 from desktop_app.encoder import Encoder, default_providers
 from desktop_app.errors import PackError
-from desktop_app.pack import write_manifest, read_manifest
+from desktop_app.pack import read_manifest, write_manifest
 
 
 @pytest.fixture

@@ -48,7 +48,8 @@ def test_knn_weighted_vote_by_hand():
     query = unit(20)
     # k = 5, T = 0.1: class 0 gets w(20) + w(15) = 27731, class 1 w(20) + w(25) + w(30) = 26465 -> class 0;
     # T = 1: 5.19 against 7.41 -> class 1 (the two closer votes no longer outweigh three)
-    w = lambda d, t: math.exp(math.cos(math.radians(d)) / t)
+    def w(d, t):
+        return math.exp(math.cos(math.radians(d)) / t)
     assert w(20, 0.1) + w(15, 0.1) > w(20, 0.1) + w(25, 0.1) + w(30, 0.1)
     assert w(20, 1) + w(15, 1) < w(20, 1) + w(25, 1) + w(30, 1)
     assert metrics.knn_accuracy(query, [0], gallery, g_labels, k=5) == 1.0

@@ -156,7 +156,8 @@ def test_clip_infonce_by_hand():
     txt = [unit(30), unit(100)]
     t = 10.0
     got = ClipLoss()(torch.tensor(img), torch.tensor(txt), torch.tensor(t)).item()
-    dot = lambda a, b: a[0] * b[0] + a[1] * b[1]
+    def dot(a, b):
+        return a[0] * b[0] + a[1] * b[1]
     logits = [[t * dot(i, x) for x in txt] for i in img]
     i2t = (nll(logits[0], 0) + nll(logits[1], 1)) / 2
     cols = [[logits[0][j], logits[1][j]] for j in range(2)]
@@ -169,7 +170,8 @@ def test_siglip_sigmoid_by_hand():
     txt = [unit(20), unit(60)]
     t, b = 10.0, -5.0
     got = SigLipLoss()(torch.tensor(img), torch.tensor(txt), torch.tensor(t), torch.tensor(b)).item()
-    dot = lambda a, c: a[0] * c[0] + a[1] * c[1]
+    def dot(a, c):
+        return a[0] * c[0] + a[1] * c[1]
     total = 0.0
     for i in range(2):
         for j in range(2):

@@ -48,7 +48,8 @@ def test_a_crashed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
     assert resumed.steps == 6
     for (k, a), b in zip(clip_a.state_dict().items(), clip_b.state_dict().values()):
         assert torch.equal(a, b), k
-    losses = lambda d: [r["loss"] for r in map(json.loads, (d / "log.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    def losses(d):
+        return [r["loss"] for r in map(json.loads, (d / "log.jsonl").read_text().splitlines()) if r["kind"] == "train"]
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
 
 

@@ -19,7 +19,8 @@ def test_captions_name_colour_and_shape_only():
 def test_held_out_pairs_are_disjoint_and_bring_every_pattern():
     train, val, test = synthetic.split_classes(0, 3, 10)
     assert (len(train), len(val), len(test)) == (162, 18, 60)
-    pairs = lambda classes: {c.caption_class for c in classes}
+    def pairs(classes):
+        return {c.caption_class for c in classes}
     assert not (pairs(train) & pairs(test)) and not (pairs(val) & pairs(test)) and not (pairs(train) & pairs(val))
     for pair in pairs(test):
         assert sorted(c.pattern for c in test if c.caption_class == pair) == sorted(synthetic.PATTERNS)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import requests
 import urllib3.exceptions

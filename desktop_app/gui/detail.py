@@ -152,7 +152,7 @@ class ImageView(QGraphicsView):
 
     # ------------------------------------------------------------------ content
 
-    def setText(self, text: str) -> None:  # noqa: N802 - the QLabel API the dialog used
+    def setText(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
         self.message.resize(self.viewport().size())
@@ -236,14 +236,14 @@ class ImageView(QGraphicsView):
 
     # ------------------------------------------------------------------ events
 
-    def wheelEvent(self, event) -> None:  # noqa: N802
+    def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120
         if not steps or self._image.isNull():
             return
         self.set_zoom(self.zoom * self.STEP**steps, anchor_under_mouse=True)
         event.accept()
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event) -> None:
         if self._image.isNull():
             return
         if self.fitting and self.fit_zoom() < 1.0:
@@ -251,7 +251,7 @@ class ImageView(QGraphicsView):
         else:
             self.fit()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.message.resize(self.viewport().size())
         if self.fitting:

@@ -233,11 +233,11 @@ class LibraryPanel(QWidget):
             self.errors_button.setText(f"{h} unreadable file{'s' if h != 1 else ''} hidden…")
         self.errors_button.setVisible(bool(self.skipped))
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(os.path.isdir(u.toLocalFile()) for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         for url in event.mimeData().urls():
             if os.path.isdir(url.toLocalFile()):
                 self.folder_dropped.emit(url.toLocalFile())

@@ -161,7 +161,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.addDockWidget(Qt.LeftDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [260], Qt.Horizontal)
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Down from the search field enters the grid
+    def eventFilter(self, obj, event) -> bool:
         if obj is self.search and event.type() == event.Type.KeyPress and event.key() == Qt.Key_Down and self.model.rowCount():
             if self.view.currentIndex().isValid() and not self.view.isIndexHidden(self.view.currentIndex()):
                 self.view.setFocus()
@@ -196,7 +196,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.bar.arrange_button.setChecked(self.settings.value("arrange", "false") in (True, "true"))
         self.set_justified(self.settings.value("grid", "square") == "justified")
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("sort", self.bar.sort.currentData())
@@ -421,12 +421,12 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
 
     # ------------------------------------------------------------------ drag and drop
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event) -> None:
         data = event.mimeData()
         if data.hasUrls() or data.hasImage():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         data = event.mimeData()
         files = [u.toLocalFile() for u in data.urls() if u.isLocalFile()]
         folders = [f for f in files if os.path.isdir(f)]

@@ -172,7 +172,7 @@ class ResultModel(QAbstractListModel):
             self.good, self.date_sections, self.query = good, date_sections, query
             self.sections_changed.emit()
 
-    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+    def rowCount(self, parent: QModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(self.items)
 
     # Never return None from data(): with PySide6 6.12 on CPython 3.11 each None returned
@@ -208,10 +208,10 @@ class ResultModel(QAbstractListModel):
         base = super().flags(index)
         return base | Qt.ItemIsDragEnabled if index.isValid() else base
 
-    def mimeTypes(self):  # noqa: N802
+    def mimeTypes(self):
         return ["text/uri-list"]
 
-    def mimeData(self, indexes):  # noqa: N802 - drag photos out to a file manager or another app
+    def mimeData(self, indexes):
         data = QMimeData()
         data.setUrls([QUrl.fromLocalFile(self.items[i.row()].path) for i in indexes if i.isValid()])
         return data
@@ -284,7 +284,7 @@ class ResultDelegate(QStyledItemDelegate):
         self.side = 168  # logical pixels
         self.painted_with_image = 0  # for the benchmark: cells drawn with their thumbnail
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option, index) -> QSize:
         return QSize(self.side + 2 * self.PAD, self.side + 2 * self.PAD)
 
     def paint(self, painter: QPainter, option, index) -> None:

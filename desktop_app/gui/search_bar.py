@@ -57,7 +57,7 @@ class SearchField(QLineEdit):
     paste_example = Signal()
     escape = Signal()
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         if event.matches(QKeySequence.Paste) and clipboard_example() is not None:
             self.paste_example.emit()
             return

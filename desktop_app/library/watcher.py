@@ -9,7 +9,7 @@ from collections.abc import Callable
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .indexer import IndexReport, Indexer
+from .indexer import Indexer, IndexReport
 from .library_dir import LibraryBusy
 
 RETRY_SECONDS = 1.0

@@ -12,12 +12,12 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("reverse_geocoder")
 
-from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QToolButton  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QToolButton
 
-from tests.integration.test_places import gps_exif  # noqa: E402
-from tests.test_gui_app import _indexed, _settle, window  # noqa: E402, F401
+from tests.integration.test_places import gps_exif
+from tests.test_gui_app import _indexed, _settle, window  # noqa: F401
 
 
 def _photo(path, size, seed, when, exif_extra=None):

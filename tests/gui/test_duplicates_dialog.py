@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMessageBox
 from tests.test_gui_app import _click, _indexed, photos, real_photos, window  # noqa: F401
 
 
-def test_dialog_uses_the_calibrated_default_and_pre_marks_only_certain_copies(qtbot, tiny_model, window, photos):  # noqa: F811
+def test_dialog_uses_the_calibrated_default_and_pre_marks_only_certain_copies(qtbot, tiny_model, window, photos):
     # a second, uncertain copy: the rocket turned by two degrees
     with Image.open(photos / "rocket.jpg") as im:
         im.rotate(2, resample=Image.Resampling.BICUBIC).save(photos / "rocket-turned.jpg", quality=90)

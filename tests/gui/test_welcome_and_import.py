@@ -12,13 +12,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QListView  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QListView
 
-from desktop_app import paths  # noqa: E402
-from desktop_app.services import models as model_service  # noqa: E402
-from tests.test_gui_app import window  # noqa: E402, F401
+from desktop_app import paths
+from desktop_app.services import models as model_service
+from tests.test_gui_app import window  # noqa: F401
 
 COMMAND_WORDS = ("pixfind models", "pixfind status", "--tokenizer", "terminal")
 
@@ -73,7 +73,7 @@ def test_missing_export_extra_names_the_exact_install(qtbot, window, monkeypatch
 
 
 def test_import_a_zip_pack_in_one_dialog(qtbot, window, tiny_pack, tmp_path):
-    archive = shutil.make_archive(str(tmp_path / "packs" / "tiny"), "zip", tiny_pack)
+    shutil.make_archive(str(tmp_path / "packs" / "tiny"), "zip", tiny_pack)
     page = _welcome(qtbot, window)
     _click(qtbot, page, "Import a model pack…")
     dialog = window.pack_dialog
