@@ -5,7 +5,7 @@
 model pack, so that the ONNX image encoder sees the same pixels the PyTorch model
 would. The resizing is done by the very same Pillow calls torchvision makes on PIL
 images, and the normalisation is computed in float32 exactly as torch does, so the
-output matches open_clip bit for bit (``tests/test_preprocess_parity.py``).
+output matches open_clip bit for bit (``tests/unit/test_preprocess_parity.py``).
 
 What open_clip does, per ``resize_mode``:
 

@@ -1,7 +1,7 @@
 """Measuring a starter pack on the sample photos that ship inside scikit-image, scikit-learn and matplotlib.
 
 The gallery and its captions are listed in ``tests/data/starter_captions.json``. Shared by
-``benchmarks/starter_sweep.py`` (choosing the settings) and ``tests/test_starter_model.py``
+``benchmarks/starter_sweep.py`` (choosing the settings) and ``tests/integration/test_starter_model.py``
 (holding them). NumPy and Pillow only.
 """
 

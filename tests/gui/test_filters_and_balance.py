@@ -15,9 +15,9 @@ from PySide6.QtCore import QDate, QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QTableView
 
-from tests import test_gui_app
+from tests.gui import test_gui_app
+from tests.gui.test_gui_app import _exif, _indexed, _settle
 from tests.library_helpers import make_photo
-from tests.test_gui_app import _exif, _indexed, _settle
 
 # the window and photo fixtures of the GUI tests
 window, photos, real_photos = test_gui_app.window, test_gui_app.photos, test_gui_app.real_photos

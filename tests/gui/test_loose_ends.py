@@ -16,9 +16,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QCheckBox, QSlider
 
 from desktop_app.gui import create_app
-from tests import test_gui_app as _app
+from tests.gui import test_gui_app as _app
+from tests.gui.test_gui_app import _indexed, _settle
 from tests.library_helpers import make_photo
-from tests.test_gui_app import _indexed, _settle
 
 # the window and photo fixtures of the window tests
 window, photos, real_photos = _app.window, _app.photos, _app.real_photos

@@ -15,8 +15,8 @@ from desktop_app.gui import create_app
 from desktop_app.gui.date_sections import date_sections
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.services import LibraryService, SearchRequest
-from tests import test_gui_app as _app
-from tests.test_gui_app import REAL, _indexed, _settle
+from tests.gui import test_gui_app as _app
+from tests.gui.test_gui_app import REAL, _indexed, _settle
 
 # the window and photo fixtures of the window tests
 window, photos, real_photos = _app.window, _app.photos, _app.real_photos

@@ -11,8 +11,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QPushButton, QTreeWidget
 
+from tests.gui.test_gui_app import _indexed, _settle, window  # noqa: F401
 from tests.library_helpers import make_photo
-from tests.test_gui_app import _indexed, _settle, window  # noqa: F401
 
 
 def _click_row(qtbot, tree: QTreeWidget, name: str) -> None:

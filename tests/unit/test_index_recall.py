@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from desktop_app.library import index_recall
 from desktop_app.library import vector_index as vi
 from desktop_app.library.catalogue import Embedding, Folder, Photo
 from desktop_app.library.library_dir import Library
@@ -93,6 +94,7 @@ def test_recall_measured_again_only_after_growing_by_a_tenth(lib, monkeypatch):
 def test_unreachable_target_raises_ef_then_m_and_says_so(lib, monkeypatch):
     _add(lib, 600, np.random.default_rng(3))
     monkeypatch.setattr(vi, "RECALL_TARGET", 1.01)  # can never be met: every step is tried
+    monkeypatch.setattr(index_recall, "RECALL_TARGET", 1.01)
     monkeypatch.setattr(vi, "EF_STEPS", (128, 256))
     monkeypatch.setattr(vi, "M_STEPS", (16, 24))
     index = lib.vector_index(MODEL, DIM)

@@ -5,7 +5,7 @@
 * the date filters select exactly ``after <= date < before``, bounds included/excluded as documented;
 * the fingerprint changes with any single byte changed in its head or tail region, and with the size.
 
-(Query parsing properties live in tests/test_query_language.py.)
+(Query parsing properties live in tests/unit/test_query_language.py.)
 """
 
 from __future__ import annotations

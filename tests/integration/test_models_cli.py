@@ -128,8 +128,8 @@ def test_pull_siglip_without_tokenizer_explains_before_downloading(capsys, monke
 
 def test_pull_interrupted_download_resumes_then_exports(tiny_checkpoint, capsys, pixfind_home):
     """`models pull --url`: a real HTTP transfer cut mid-way resumes with Range, then exports and installs."""
-    from .conftest import TINY_CONFIG
-    from .http_server import serving
+    from tests.conftest import TINY_CONFIG
+    from tests.http_server import serving
 
     data = tiny_checkpoint.read_bytes()
     with serving(data, "/files/tiny-mcip.pth") as server:
@@ -151,9 +151,8 @@ def test_pull_interrupted_download_resumes_then_exports(tiny_checkpoint, capsys,
 def test_pull_known_model_through_a_mirror_and_a_killed_earlier_run(tiny_checkpoint, capsys, pixfind_home, monkeypatch):
     """A known name resolves to its file; a .part left by a killed run is resumed, not restarted."""
     from desktop_app import known_models
-
-    from .conftest import TINY_CONFIG
-    from .http_server import serving
+    from tests.conftest import TINY_CONFIG
+    from tests.http_server import serving
 
     data = tiny_checkpoint.read_bytes()
     fake = known_models.KnownModel(name="mcip-tiny", url="https://example.invalid/MCIP/MCIP-tiny.pth", arch=str(TINY_CONFIG), description="test")
@@ -171,8 +170,8 @@ def test_pull_known_model_through_a_mirror_and_a_killed_earlier_run(tiny_checkpo
 
 
 def test_pull_404_is_one_line(capsys):
-    from .conftest import TINY_CONFIG
-    from .http_server import serving
+    from tests.conftest import TINY_CONFIG
+    from tests.http_server import serving
 
     with serving(b"x", "/there.pth") as server:
         url = server.url.replace("there", "elsewhere")

@@ -23,8 +23,7 @@ from PySide6.QtWidgets import QMessageBox
 from desktop_app.gui import create_app
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.services.arrange import arrange
-
-from .library_helpers import REPO, make_photo
+from tests.library_helpers import REPO, make_photo
 
 REAL = ["astronaut", "coffee", "chelsea", "rocket", "horse", "camera", "coins", "moon"]
 

@@ -11,16 +11,15 @@ import pytest
 from desktop_app import download as download_module
 from desktop_app.download import download
 from desktop_app.errors import PixfindError
-
-from .http_server import CHUNK, serving
-from .test_hardening_packs import pixfind
+from tests.http_server import CHUNK, serving
+from tests.integration.test_hardening_packs import pixfind
 
 FAST = {"progress": False, "chunk_size": CHUNK, "backoff": 0.01, "timeout": 5}
 
 
 def test_f16_wrong_file_from_one_url_does_not_stop_the_right_url(tiny_checkpoint, tmp_path):
     """`models pull --url A/x.pth` gets a wrong file; `--url B/x.pth` (the right one) is then fetched."""
-    from .conftest import TINY_CONFIG
+    from tests.conftest import TINY_CONFIG
 
     home = tmp_path / "home"
     with serving(b"<html>not a checkpoint</html>" * 100, "/x.pth") as wrong:

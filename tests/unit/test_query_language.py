@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from desktop_app.errors import PixfindError
 from desktop_app.library import query
 from desktop_app.library.query import Term
-
-from .library_helpers import make_photo
+from tests.library_helpers import make_photo
 
 
 @pytest.mark.parametrize(

@@ -205,7 +205,7 @@ def test_invalid_settings():
 
 def test_app_module_does_not_import_torch():
     code = "import sys, desktop_app.preprocess; assert 'torch' not in sys.modules, 'torch imported'"
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pixfind(home: Path, *args: str, timeout: float = 180, env: dict | None = None, prefix: list[str] | None = None):

@@ -20,8 +20,7 @@ from desktop_app.services import (
     describe_report,
 )
 from desktop_app.services import models as model_service
-
-from .library_helpers import make_photo
+from tests.library_helpers import make_photo
 
 PIXFIND = str(Path(sys.executable).parent / "pixfind")
 
@@ -161,8 +160,8 @@ def test_describe_report_counts_in_words():
 
 
 def test_model_service_lists_describes_and_cancels(tiny_model, tiny_checkpoint):
-    from .conftest import TINY_CONFIG
-    from .http_server import serving
+    from tests.conftest import TINY_CONFIG
+    from tests.http_server import serving
 
     [model] = model_service.installed()
     assert (model.name, model.dim, model.default) == ("tiny", 64, True)

@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from desktop_app.library import query
-
-from .library_helpers import db_rows, index_json, make_photo, pixfind_process, run_cli
+from tests.library_helpers import db_rows, index_json, make_photo, pixfind_process, run_cli
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .conftest import TINY_CONFIG
-from .http_server import serving
-from .test_hardening_packs import pixfind
+from tests.conftest import TINY_CONFIG
+from tests.http_server import serving
+from tests.integration.test_hardening_packs import pixfind
 
 NOT_A_CHECKPOINT = b"<html>not a checkpoint</html>" * 100
 

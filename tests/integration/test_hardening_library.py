@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .library_helpers import REPO, db_rows, make_photo, pixfind_process
+from tests.library_helpers import REPO, db_rows, make_photo, pixfind_process
 
 pytestmark = pytest.mark.timeout(300)
 

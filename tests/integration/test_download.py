@@ -13,8 +13,7 @@ import pytest
 from desktop_app.download import DownloadCancelled, download
 from desktop_app.download import transfer as download_transfer
 from desktop_app.errors import PixfindError
-
-from .http_server import CHUNK, FILE_SIZE, ServerState, closed_port_url, serving
+from tests.http_server import CHUNK, FILE_SIZE, ServerState, closed_port_url, serving
 
 FAST = {"progress": False, "chunk_size": CHUNK, "backoff": 0.01, "timeout": 5}
 

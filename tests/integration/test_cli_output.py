@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.text import printable
-
-from .library_helpers import make_photo
+from tests.library_helpers import make_photo
 
 PIXFIND = str(Path(sys.executable).parent / "pixfind")
 OSC_TITLE = "\x1b]0;pwned\x07"

@@ -65,8 +65,7 @@ def test_matches_open_clip_on_real_photos(tiny_pack, tiny_checkpoint):
     from skimage import data as skdata
 
     from model_training.open_clip_models import build_model, eval_transform
-
-    from .conftest import TINY_CONFIG
+    from tests.conftest import TINY_CONFIG
 
     model = build_model(str(TINY_CONFIG), checkpoint=tiny_checkpoint).model
     preprocess = eval_transform(model)

@@ -455,5 +455,5 @@ def test_write_tokenizer_rejects_reduction_mask(tmp_path):
 
 def test_text_tokenizer_does_not_import_torch():
     code = "import sys, desktop_app.text_tokenizer; sys.exit(1 if 'torch' in sys.modules else 0)"
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

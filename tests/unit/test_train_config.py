@@ -12,9 +12,9 @@ import pytest
 from desktop_app.errors import PixfindError
 from model_training.config import MCIPConfig, RealignConfig, find_shipped_config, load_config, parse_override, to_dict
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
-SHIPPED = sorted(p for p in (Path(__file__).parents[1] / "model_training" / "configs").glob("*.yaml")
+SHIPPED = sorted(p for p in (Path(__file__).parents[2] / "model_training" / "configs").glob("*.yaml")
                  if "task: benchmark" not in p.read_text())
 
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .test_hardening_packs import indexed_library, install, pixfind
+from tests.integration.test_hardening_packs import indexed_library, install, pixfind
 
 
 def _flip_a_byte(path: Path) -> None:

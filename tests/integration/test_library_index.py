@@ -11,8 +11,7 @@ from sqlalchemy import select
 from desktop_app.library import migrations
 from desktop_app.library.catalogue import Base, Embedding, Photo
 from desktop_app.library.library_dir import Library
-
-from .library_helpers import db_rows, index_json, make_photo, run_cli
+from tests.library_helpers import db_rows, index_json, make_photo, run_cli
 
 
 def _photos(tmp_path, n=6):

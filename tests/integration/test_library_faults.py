@@ -19,9 +19,8 @@ from desktop_app import model_store
 from desktop_app.encoder import Encoder
 from desktop_app.library.indexer import Indexer
 from desktop_app.library.library_dir import Library
-
-from .integration import paused_indexer
-from .library_helpers import (
+from tests.integration import paused_indexer
+from tests.library_helpers import (
     REPO,
     db_rows,
     decompression_bomb,
@@ -232,8 +231,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, capsys, tiny_mo
 def test_switching_model_re_encodes_and_keeps_vectors_apart(tmp_path, capsys, tiny_model, library_dir):
     """A second model gets its own embeddings; search with either model uses only its own vectors."""
     from model_training.export import export_and_install
-
-    from .conftest import TINY_CONFIG, save_tiny_checkpoint
+    from tests.conftest import TINY_CONFIG, save_tiny_checkpoint
 
     root = tmp_path / "photos"
     for i in range(5):

@@ -15,8 +15,7 @@ from desktop_app.errors import PixfindError
 from desktop_app.pack import load_pack, sha256_file
 from model_training.export import export_pack
 from model_training.verify import MIN_COSINE
-
-from .conftest import TINY_CONFIG
+from tests.conftest import TINY_CONFIG
 
 
 def test_tiny_pack_is_complete_and_verified(tiny_pack, tiny_checkpoint):

@@ -18,10 +18,9 @@ import pytest
 pytest.importorskip("open_clip")
 
 from model_training import synthetic
-
-from .conftest import TINY_CONFIG
-from .test_hardening_packs import assert_one_line_error
-from .test_hardening_packs import pixfind as _pixfind
+from tests.conftest import TINY_CONFIG
+from tests.integration.test_hardening_packs import assert_one_line_error
+from tests.integration.test_hardening_packs import pixfind as _pixfind
 
 FAST = ["data.workers=0", "train.precision=fp32", "train.progress=false", "train.log_every=1",
         "data.batch_size=8", "train.epochs=1", "train.device=cpu"]
