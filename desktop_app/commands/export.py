@@ -10,33 +10,6 @@ from ..pack import PRECISIONS
 from ._common import console, import_training
 
 
-def export_and_install(
-    arch: str,
-    *,
-    pretrained: str | None,
-    checkpoint: Path | None,
-    tokenizer: Path | None,
-    precision: str,
-    name: str | None,
-    output: Path | None,
-    replace: bool,
-    source_extra: dict | None = None,
-) -> Path:
-    """model_training.export.export_and_install, printing its steps and outcome."""
-    return import_training("export").export_and_install(
-        arch,
-        pretrained=pretrained,
-        checkpoint=checkpoint,
-        tokenizer=tokenizer,
-        precision=precision,
-        name=name,
-        output=output,
-        replace=replace,
-        source_extra=source_extra,
-        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
-    )
-
-
 def precision_option(default: str = "fp32"):
     return click.option(
         "--precision",
@@ -68,7 +41,7 @@ def export_command(arch, pretrained, checkpoint, tokenizer, precision, name, out
     """Export an open_clip model or checkpoint as a verified model pack."""
     if not pretrained and not checkpoint:
         raise click.UsageError("give --pretrained TAG or --checkpoint FILE")
-    export_and_install(
+    import_training("export").export_and_install(
         arch,
         pretrained=pretrained,
         checkpoint=checkpoint,
@@ -77,6 +50,7 @@ def export_command(arch, pretrained, checkpoint, tokenizer, precision, name, out
         name=name,
         output=output,
         replace=replace,
+        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
     )
 
 

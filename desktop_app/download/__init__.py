@@ -38,7 +38,6 @@ from .cache import (  # noqa: F401 - re-exported
     _normalise_sha256,
     _read_sidecar,
     _read_source,
-    _sha256_file,
     _source_of,
     _write_sidecar,
     _write_source,

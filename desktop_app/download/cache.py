@@ -5,13 +5,13 @@ downloads, keyed by URL + expected sha256 so that a file from another URL is nev
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import PixfindError
+from ..pack import sha256_file
 from .errors import _local_error
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -136,12 +136,12 @@ def _already_downloaded(
         if recorded is not None and (expected is None or recorded == expected):
             if dest.stat().st_mtime_ns <= sidecar.stat().st_mtime_ns:
                 return recorded  # the sidecar was written after the file: trust it
-            if _sha256_file(dest) == recorded:  # file touched later, e.g. copied: check it
+            if sha256_file(dest) == recorded:  # file touched later, e.g. copied: check it
                 if touch:
                     _write_sidecar(sidecar, recorded, dest.name)
                 return recorded
             return None
-        if expected is not None and _sha256_file(dest) == expected:
+        if expected is not None and sha256_file(dest) == expected:
             if touch:
                 _write_sidecar(sidecar, expected, dest.name)
             return expected
@@ -164,14 +164,6 @@ def _write_sidecar(sidecar: Path, digest: str, name: str) -> None:
     tmp = sidecar.with_name(sidecar.name + ".tmp")
     tmp.write_text(f"{digest}  {name}\n", encoding="ascii", newline="\n")
     os.replace(tmp, sidecar)
-
-
-def _sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
