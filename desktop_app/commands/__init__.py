@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "train": "train",
     "eval": "train",
     "library": "library_maintenance",
+    "desktop": "desktop",
 }
 _MODULES = tuple(dict.fromkeys(COMMAND_MODULES.values()))
 
