@@ -6,10 +6,14 @@
    the rows share (encoding 100,000 images is not what this measures).
 2. Starts a fresh Python process that opens the window on it (offscreen platform) and reports:
    - launch -> window shown, and -> first page of photos painted with thumbnails ("usable"),
-     and -> model loaded (text search ready), from the moment the process was spawned;
+     -> model loaded (the search field enabled), and -> text search warm (the text tower open,
+     warmed in the background: a query typed before waits for it), from the moment the process
+     was spawned;
    - search as you type: for each query, from the debounce firing (the keystroke pause the
      window waits for, 180 ms, is reported apart) to the first thumbnails of the new results
-     painted, and to the full result list (up to 100,000) being in the grid;
+     painted, and to the full result list (up to 100,000) being in the grid; the first page's
+     time split into text encoding, vector search (with the cut-off), catalogue rows, and the
+     window's part (the rest: handing the result over, laying out, loading and painting);
    - memory: RSS after loading 100,000 results and after scrolling the grid end to end.
 
     python benchmarks/gui_startup.py --pack /path/to/ViT-B-32-pack --photos 100000
@@ -155,14 +159,18 @@ def child(args) -> None:
     out["first_photos_painted_s"] = round(time.time() - spawned, 3)
     pump_until(lambda: window.model_ready)
     out["model_ready_s"] = round(time.time() - spawned, 3)
+    if hasattr(window, "text_ready"):  # the user types after a pause: the text tower is warm by then
+        pump_until(lambda: window.text_ready)
+        out["text_search_warm_s"] = round(time.time() - spawned, 3)
     out["rss_after_start_mib"] = round(rss_mib(), 1)
 
     # search as you type
     latencies, full, good = [], [], []
+    steps: dict[str, list[float]] = {"encode": [], "search": [], "rows": [], "window": []}
     for q in QUERIES:
         window.loader.clear()
         done = {}
-        window.search_finished.connect(lambda n, d=done: d.setdefault("first", time.perf_counter()))
+        window.search_finished.connect(lambda n, d=done: d.setdefault("first", time.perf_counter()) and d.setdefault("result", window.last_result))
         window.search.setText(q)  # as typed: the debounce timer starts
         pump_until(lambda q=q: window.searcher.debounce.isActive() is False and window.searcher.request is not None and window.searcher.request.text == q, 5)
         t0 = window.searcher.search_started_at
@@ -172,13 +180,24 @@ def child(args) -> None:
         pump_until(lambda d=done: "first" in d and (window.delegate.painted_with_image > 0 or window.model.good == 0))
         latencies.append((time.perf_counter() - t0) * 1000)
         good.append(window.model.good)
+        first = done.get("result")
+        if getattr(first, "timings", None):
+            for step in ("encode", "search", "rows"):
+                steps[step].append(first.timings[step] * 1000)
+            steps["window"].append(latencies[-1] - first.seconds * 1000)
         pump_until(lambda: "+" not in window.count_label.text() and window.model.rowCount() >= min(args.max_results, args.photos) * 0.9, 60)
         full.append((time.perf_counter() - t0) * 1000)
         window.search_finished.disconnect()
     out["search_to_first_thumbnails_ms"] = {"p50": round(float(np.median(latencies)), 1), "max": round(max(latencies), 1), "all": [round(x, 1) for x in latencies]}
     out["search_to_full_list_ms"] = {"p50": round(float(np.median(full)), 1), "max": round(max(full), 1), "results": window.model.rowCount()}
+    out["first_page_steps_ms_p50"] = {k: round(float(np.median(v)), 1) for k, v in steps.items() if v}
     out["good_matches_per_query"] = good
     out["debounce_ms"] = window.searcher.debounce.interval()
+    if args.queries_only:
+        window.close()
+        out["loadavg_1_5_15_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        print("RESULT " + json.dumps(out), flush=True)
+        return
 
     # one query asking for every photo as a result (waits for this query's full list, not the last one's)
     window.settings.setValue("max_results", args.photos)
@@ -240,6 +259,7 @@ def main() -> None:
     ap.add_argument("--max-results", type=int, default=10000, help="results per query (the app's default)")
     ap.add_argument("--library", type=Path, default=Path("/tmp/pixfind-gui-bench/library"))
     ap.add_argument("--runs", type=int, default=3, help="start-up runs (the best and all are reported)")
+    ap.add_argument("--queries-only", action="store_true", help="stop after start-up and search as you type (no full-library list, no scrolling)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--spawned", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -267,7 +287,7 @@ def main() -> None:
         spawned = time.time()
         proc = subprocess.run(
             [sys.executable, __file__, "--child", "--spawned", str(spawned), "--library", str(args.library),
-             "--photos", str(args.photos), "--max-results", str(args.max_results)],
+             "--photos", str(args.photos), "--max-results", str(args.max_results)] + (["--queries-only"] if args.queries_only else []),
             env=env, capture_output=True, text=True, timeout=900,
         )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -287,6 +307,8 @@ def main() -> None:
         "first_photos_painted_s_all": [r["first_photos_painted_s"] for r in runs],
         "window_shown_s_all": [r["window_shown_s"] for r in runs],
         "search_to_first_thumbnails_ms_p50_all": [r["search_to_first_thumbnails_ms"]["p50"] for r in runs],
+        "first_page_steps_ms_p50_all": [r.get("first_page_steps_ms_p50") for r in runs],
+        "loadavg_at_start_all": [r["loadavg_1_5_15_at_start"] for r in runs],
         "targets": {"window_shown_s": 1.5, "search_to_first_thumbnails_ms": 150},
     }
     print(json.dumps(summary, indent=2))

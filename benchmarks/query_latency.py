@@ -7,7 +7,13 @@ recall@10 of hnswlib against exact search for each ef, index bytes per photo, ca
 bytes per photo (a real catalogue with --catalogue-rows photos), and the process's peak
 memory. With --pack, the text encoder's latency (the rest of a text query) is measured too.
 
+With --library, a warm text query through the library service as the window runs it (the first
+page of 240, the cut-off and the catalogue rows included) on an existing library, e.g. the one
+benchmarks/gui_startup.py builds: p50 of new queries (text encoding included) and of queries
+whose text is cached (search as you type after a backspace), with their steps.
+
     python benchmarks/query_latency.py --sizes 10000,100000,1000000 --dim 768
+    PIXFIND_HOME=/tmp/pixfind-gui-bench/home python benchmarks/query_latency.py --library /tmp/pixfind-gui-bench/library
 """
 
 from __future__ import annotations
@@ -74,6 +80,35 @@ def catalogue_bytes_per_photo(rows: int, dim: int) -> float:
     return size / rows
 
 
+SERVICE_QUERIES = ["a dog on the beach", "sunset over the mountains", "birthday cake with candles", "red car", "snow",
+                   "people at a wedding", "a cat sleeping", "city at night", "a mountain lake", "children playing football"]
+
+
+def service_latency(library: Path, rounds: int = 3) -> dict:
+    """Warm text queries through LibraryService.search, first page (as the window asks), p50 per step."""
+    from desktop_app.services import FIRST_PAGE, LibraryService, SearchRequest
+
+    with LibraryService(library) as service:
+        t = time.perf_counter()
+        service.load_model()
+        service.warm_up()
+        warm_s = time.perf_counter() - t
+        new: dict[str, list[float]] = {"total": [], "encode": [], "search": [], "rows": []}
+        cached: dict[str, list[float]] = {"total": [], "encode": [], "search": [], "rows": []}
+        for r in range(rounds):
+            for q in SERVICE_QUERIES:
+                for bucket in (new, cached):  # the same text twice: encoded, then from the cache
+                    result = service.search(SearchRequest(f"{q} {r}"), FIRST_PAGE)
+                    bucket["total"].append(result.seconds * 1000)
+                    for step, seconds in result.timings.items():
+                        bucket[step].append(seconds * 1000)
+        count = service.engine.embedded_count()
+    p50 = lambda d: {k: round(float(np.median(v)), 2) for k, v in d.items()}  # noqa: E731
+    return {"library": str(library), "photos": count, "warm_up_s": round(warm_s, 2), "page": FIRST_PAGE,
+            "new_text_p50_ms": p50(new), "cached_text_p50_ms": p50(cached), "queries": len(new["total"]),
+            "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -84,7 +119,11 @@ def main() -> None:
     ap.add_argument("--catalogue-rows", type=int, default=20000)
     ap.add_argument("--pack", type=Path, help="a model pack, to time text encoding (the rest of a text query)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--library", type=Path, help="measure warm text queries through the library service on this library")
     args = ap.parse_args()
+    if args.library:
+        print(json.dumps(service_latency(args.library), indent=2))
+        return
     rng = np.random.default_rng(0)
     efs = [int(e) for e in args.efs.split(",")]
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "dim": args.dim,

@@ -52,6 +52,7 @@ def settings() -> QSettings:
 class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
     search_finished = Signal(int)  # number of results shown (tests and the benchmark wait on it)
     index_finished = Signal()
+    text_search_ready = Signal()  # the text tower is open and the first query costs no more than the next
 
     def __init__(self, library_dir: str | None = None, watch: bool = True):
         super().__init__()
@@ -64,6 +65,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.setMinimumSize(720, 480)
         self.overview: LibraryOverview | None = None
         self.model_ready = False
+        self.text_ready = False  # the model's text session is open (see _warm_up)
         self.model_problem: str | None = None
         self._model_requested = False
         self.starter_install: StarterInstall | None = None  # the welcome page's one-click starter model
@@ -240,7 +242,21 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.status_area.model_button.setText(f"Model: {name}")
         self._update_page()
         self.refresh_overview(then_index=True)
-        self._run_task(self.service.warm_up, failed=lambda _: None)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Open the text tower (seconds of ONNX Runtime set-up) and the vector index on a worker as soon
+        as the model is known, not when the first query is typed; the image tower stays closed. A
+        query typed meanwhile waits for the session being opened, then runs."""
+        self.text_ready = False
+        service = self.service
+
+        def done(_):
+            if service.encoder is not None and "text" in service.encoder.loaded_sessions():
+                self.text_ready = True
+                self.text_search_ready.emit()
+
+        self._run_task(service.warm_up, done=done, failed=lambda _: None)  # a real problem shows when searching
 
     def _model_missing(self, problem: str) -> None:
         self.model_ready, self.model_problem = False, problem
@@ -251,7 +267,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
     def _model_changed(self, name: str) -> None:
         if self.indexer.running:
             self.indexer.cancel()
-        self.model_ready = False
+        self.model_ready = self.text_ready = False
         self.status_area.model_button.setText("Loading model…")
         self._run_task(self.service.load_model, name or None, done=self._model_loaded, failed=self._model_missing)
 

@@ -1,19 +1,27 @@
-"""Search: a query vector against one model's vectors, with catalogue filters."""
+"""Search: a query vector against one model's vectors, with catalogue filters.
+
+A search answers photo ids and scores (:meth:`SearchEngine.ranked`): the caller loads the
+catalogue rows of the page it shows, never those of every candidate. NumPy and the
+decoders are imported when a search runs: ``Filters`` is imported by every command.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import func, select
 
-from ..encoder import Encoder
 from ..errors import PixfindError
-from . import query as queries
 from .catalogue import Embedding, Photo, path_prefix_range
-from .decode import open_upright
 from .library_dir import Library, model_key
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..encoder import Encoder
+    from . import query as queries
 
 # Up to this many candidate vectors, search exactly with NumPy: as fast as hnswlib at
 # that size and it needs no index in memory.
@@ -69,6 +77,7 @@ class SearchEngine:
         self.encoder = encoder
         self.model = model_key(encoder.manifest)
         self._vindex = None
+        self._count: tuple[int, int] | None = None  # (catalogue change number, embedded photos)
 
     def refresh(self) -> None:
         """Apply photos indexed or removed since the vector index was opened (a no-op until it is).
@@ -79,24 +88,34 @@ class SearchEngine:
             self._vindex.catch_up(self.library.catalogue)
 
     def embedded_count(self) -> int:
-        with self.library.catalogue.session() as s:
-            return s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
+        """Photos with a vector of this model. Counting reads a whole index of the catalogue (tens of
+        ms at 100,000 photos), so the count is kept until the catalogue's change number moves:
+        every vector added or removed takes a new one (see ``Catalogue.next_seq``)."""
+        catalogue = self.library.catalogue
+        with catalogue.session() as s:
+            seq = catalogue.current_seq(s)
+            cached = self._count
+            if cached is not None and cached[0] == seq:
+                return cached[1]
+            count = s.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == self.model))
+        self._count = (seq, count)  # read in that order: a change in between only costs a recount
+        return count
 
     def query_vector(self, terms: list[queries.Term]) -> np.ndarray:
+        from . import query as queries
+        from .decode import open_upright
+
         return queries.combine(
             terms,
             self.encoder.encode_texts,
             lambda paths: self.encoder.encode_images([open_upright(p) for p in paths]),
         )
 
-    def search(
-        self,
-        vector: np.ndarray,
-        filters: Filters | None = None,
-        limit: int = 20,
-        min_score: float | None = None,
-        sort: str = "relevance",
-    ) -> list[Result]:
+    def ranked(
+        self, vector: np.ndarray, filters: Filters | None = None, limit: int = 20, min_score: float | None = None
+    ) -> tuple[list[int], list[float]]:
+        """(photo ids, scores) of the ``limit`` photos closest to ``vector``, best first, under the
+        filters; no catalogue row is loaded."""
         filters = filters or Filters()
         total = self.embedded_count()
         if total == 0:
@@ -119,16 +138,34 @@ class SearchEngine:
                 labels, scores = self._exact(s, vector, conditions, limit)
             else:
                 labels, scores = self._approximate(vector, allowed, limit)
-            keep = [(int(label), float(sc)) for label, sc in zip(labels, scores) if min_score is None or sc >= min_score]
-            photos = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_([label for label, _ in keep])))}
-        hits = [(photos[label], sc) for label, sc in keep if label in photos]
+        ids, kept = labels.tolist(), [float(x) for x in scores]
+        if min_score is not None:
+            pairs = [(label, sc) for label, sc in zip(ids, kept) if sc >= min_score]
+            ids, kept = [label for label, _ in pairs], [sc for _, sc in pairs]
+        return ids, kept
+
+    def search(
+        self,
+        vector: np.ndarray,
+        filters: Filters | None = None,
+        limit: int = 20,
+        min_score: float | None = None,
+        sort: str = "relevance",
+    ) -> list[Result]:
+        """:meth:`ranked` with each photo's catalogue row (photos removed meanwhile left out)."""
+        if sort not in ("relevance", "date"):
+            raise PixfindError(f"unknown sort order {sort!r} (relevance or date)")
+        ids, scores = self.ranked(vector, filters, limit, min_score)
+        with self.library.catalogue.session() as s:
+            photos = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_(ids)))}
+        hits = [(photos[label], sc) for label, sc in zip(ids, scores) if label in photos]
         if sort == "date":
             hits.sort(key=lambda h: h[0].date, reverse=True)
-        elif sort != "relevance":
-            raise PixfindError(f"unknown sort order {sort!r} (relevance or date)")
         return [Result(i + 1, sc, p) for i, (p, sc) in enumerate(hits)]
 
     def _exact(self, s, vector, conditions, limit):
+        import numpy as np
+
         stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == self.model)
         if conditions:
             stmt = stmt.join(Photo, Photo.id == Embedding.photo_id).where(*conditions)

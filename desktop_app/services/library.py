@@ -3,7 +3,8 @@
 It opens the library and the active model once; the window shares one instance between
 its worker threads (SQLite in WAL mode and ONNX Runtime sessions are thread-safe), the
 CLI makes one per command. Answers are typed records (``records.py``): no ORM object
-and no session leaves this module.
+and no session leaves this module. NumPy, the calibration (Pillow) and the indexer are
+imported by the calls that need them: `pixfind status` needs none of them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from .. import calibration, model_store, trash
+from .. import model_store, trash
 from ..encoder import Encoder
 from ..errors import PixfindError
-from ..library import query as queries
 from ..library.catalogue import Embedding, Folder, Photo
-from ..library.indexer import IndexReport
 from ..library.library_dir import Library, model_key
 from ..library.search import Filters, SearchEngine
 from . import photos
@@ -36,6 +35,12 @@ from .records import (
     SearchRequest,
     SearchResult,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..library import query as queries
+    from ..library.indexer import IndexReport
 
 FIRST_PAGE = 240  # results the window shows at once while the full list is fetched behind them
 _TEXT_CACHE = 256  # search as you type: backspace costs no encoding
@@ -93,20 +98,37 @@ class LibraryService:
         return model_key(self.encoder.manifest) if self.encoder else None
 
     def warm_up(self) -> None:
-        """Open the vector index and run the text encoder once, so the first query typed is fast."""
+        """Get ready for the first text query, so it costs no more than the next ones: open the
+        text tower's session (never the image tower's), the vector index, and read what the
+        good-match cut-off needs. A query that comes meanwhile waits for the session being opened."""
+        from .. import calibration
+
         engine = self.require_engine()
-        vector = engine.encoder.encode_texts(["a photo"])[0]
-        if engine.embedded_count():
-            engine.search(vector, None, 1)
+        vector = self._embed_texts(["a photo"])[0]
+        with self._index_lock:
+            engine.refresh()
+            if not engine.embedded_count():
+                return
+            engine.ranked(vector, None, 1)
+        # Only with a calibration the pack holds: measuring one would open the image tower.
+        if calibration.stored(self.encoder.pack_dir, self.encoder.manifest) is not None:
+            if calibration.match_reliable(self.calibration()):
+                self._score_baseline(vector)
 
     # ------------------------------------------------------------------ search
 
     def query_terms(self, request: SearchRequest) -> list[queries.Term]:
         """The request's terms, the images/words balance applied."""
+        from ..library import query as queries
+
         terms = queries.parse(request.text, request.images, request.add, request.subtract)
         return queries.balance(terms, request.balance)
 
     def query_vector(self, request: SearchRequest) -> np.ndarray:
+        import numpy as np
+
+        from ..library import query as queries
+
         terms = self.query_terms(request)
         engine = self.require_engine()
         with self.library.catalogue.session() as s:
@@ -123,6 +145,8 @@ class LibraryService:
         return queries.combine(terms, self._embed_texts, embed_images)
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         key = self.model
         missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._text_vectors]
         for t, v in zip(missing, self.encoder.encode_texts(missing) if missing else ()):
@@ -145,46 +169,54 @@ class LibraryService:
         if request.empty:
             items = self.browse(request.filters, request.sort, limit)
             return SearchResult(request, items, len(items) < limit, time.perf_counter() - start, browse=True)
+        from .. import calibration
+
         vector = self.query_vector(request)
+        encoded = time.perf_counter()
         engine = self.engine
         calibrated = self.calibration() if self._cut_applies(request) else None
-        fetch = max(limit, CUTOFF_SAMPLE) if calibrated else limit
+        cut = calibration.match_reliable(calibrated)  # else the scores tell no good match from the rest
+        fetch = max(limit, CUTOFF_SAMPLE) if cut else limit
         with self._index_lock:
             engine.refresh()  # photos indexed or removed since the vector index was opened
             if engine.embedded_count() == 0:
                 raise NothingIndexed(
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
-            results = engine.search(vector, request.filters, fetch, request.min_score, "relevance")
-        cutoff = (
-            calibration.query_cutoff([r.score for r in results], calibrated, baseline=self._score_baseline(vector))
-            if calibrated
-            else None
-        )
-        complete = len(results) < limit if fetch == limit else len(results) <= limit
-        results = results[:limit]
-        good = len(results) if cutoff is None else sum(1 for r in results if r.score >= cutoff)
-        if request.sort == "date":  # the query's good matches by date, then the weaker ones by date
-            results = sorted(results[:good], key=lambda r: r.photo.date, reverse=True) + sorted(
-                results[good:], key=lambda r: r.photo.date, reverse=True
-            )
+            ids, scores = engine.ranked(vector, request.filters, fetch, request.min_score)
+        cutoff = calibration.query_cutoff(scores, calibrated, baseline=self._score_baseline(vector)) if cut else None
+        complete = len(ids) < limit if fetch == limit else len(ids) <= limit
+        searched = time.perf_counter()
+        # Catalogue rows for the photos returned only, not for the scores the cut-off looked at.
         with self.library.catalogue.session() as s:
-            items = photos.items(s, [(r.photo.id, r.score) for r in results])
-        return SearchResult(request, items, complete, time.perf_counter() - start, good=good, cutoff=cutoff)
+            items = photos.items(s, list(zip(ids[:limit], scores[:limit])))
+        good = len(items) if cutoff is None else sum(1 for it in items if it.score >= cutoff)
+        if request.sort == "date":  # the query's good matches by date, then the weaker ones by date
+            items = sorted(items[:good], key=lambda it: it.date, reverse=True) + sorted(
+                items[good:], key=lambda it: it.date, reverse=True
+            )
+        end = time.perf_counter()
+        timings = {"encode": encoded - start, "search": searched - encoded, "rows": end - searched}
+        return SearchResult(request, items, complete, end - start, good=good, cutoff=cutoff, timings=timings)
 
     def _score_baseline(self, vector: np.ndarray) -> float | None:
         """The query's median score over a fixed random sample of the library: how high this
         query scores photos it is not about ("a photo of a cat" scores everything higher than
         "a cat"). None for libraries too small to tell."""
+        import numpy as np
+
         key, count = self.model, self.engine.embedded_count()
         cached = self._baseline_samples.get(key)
         if cached is None or abs(cached[0] - count) > max(8, count // 10):
+            # Ids from the catalogue's index on (model, seq), then the sample's vectors only: sorting
+            # every row by random() would read every vector (half a second at 100,000 photos).
             with self.library.catalogue.session() as s:
-                blobs = s.scalars(
-                    select(Embedding.vector).where(Embedding.model == key).order_by(func.random()).limit(BASELINE_SAMPLE)
-                ).all()
+                ids = list(s.scalars(select(Embedding.photo_id).where(Embedding.model == key)))
+            picked = np.random.default_rng().choice(len(ids), size=min(BASELINE_SAMPLE, len(ids)), replace=False)
+            with self.library.catalogue.session() as s:
+                found = photos.vectors_by_id(s, key, [ids[i] for i in picked])
             dim = self.encoder.dim
-            vectors = [np.frombuffer(b, dtype=np.float32) for b in blobs if len(b) == 4 * dim]
+            vectors = [v for v in found.values() if len(v) == dim]
             cached = (count, np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
             self._baseline_samples[key] = cached
         sample = cached[1]
@@ -203,6 +235,8 @@ class LibraryService:
     def calibration(self) -> dict | None:
         """The active model's calibration (see desktop_app.calibration); a pack without one is
         calibrated now, once, and the result kept beside it. None when it cannot be measured."""
+        from .. import calibration
+
         engine = self.require_engine()
         encoder = engine.encoder
         key = self.model
@@ -217,6 +251,8 @@ class LibraryService:
     def score_range(self) -> tuple[float, float]:
         """(low, high): the scores that mean something for the active model's text queries, from its
         calibration; the scale of ``SearchRequest.min_score`` and ``pixfind search --min-score``."""
+        from .. import calibration
+
         return calibration.score_range(self.calibration())
 
     def duplicate_threshold(self) -> float:
@@ -230,6 +266,8 @@ class LibraryService:
 
     def describe_calibration(self) -> str:
         """One line on what the active model's scores mean, for the user."""
+        from .. import calibration
+
         return calibration.describe(self.calibration())
 
     def browse(self, filters: Filters | None = None, sort: str = "date", limit: int = 10000) -> list[PhotoItem]:

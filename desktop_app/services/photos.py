@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import func, select
 
 from ..library.catalogue import Embedding, Folder, Photo, SkippedFile
 from ..library.search import Filters, photo_conditions
 from .records import FolderInfo, PhotoItem, SkippedInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CHUNK = 30000  # ids per IN (...) clause: under SQLite's variable limit
 DATE = func.coalesce(Photo.taken_at, Photo.file_time)
@@ -60,6 +63,8 @@ def newest(session, filters: Filters, limit: int) -> list[PhotoItem]:
 
 
 def vectors_by_id(session, model: str, ids: list[int]) -> dict[int, np.ndarray]:
+    import numpy as np
+
     out = {}
     for i in range(0, len(ids), CHUNK):
         stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == model, Embedding.photo_id.in_(ids[i : i + CHUNK]))
@@ -71,6 +76,8 @@ def vectors_by_path(session, model: str, paths: list[str]) -> dict[str, np.ndarr
     """Embeddings already in the catalogue for these files: "find similar" needs no decoding."""
     if not paths:
         return {}
+    import numpy as np
+
     rows = session.execute(
         select(Photo.path, Embedding.vector)
         .join(Embedding, Embedding.photo_id == Photo.id)

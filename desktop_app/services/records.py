@@ -57,6 +57,7 @@ class SearchResult:
     # (browsing, a query with image or negative terms, or a model whose calibration cannot tell).
     good: int | None = None
     cutoff: float | None = None  # the good-match score for this query; None: no cut-off
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step: "encode", "search", "rows"
 
     def __post_init__(self) -> None:
         if self.good is None:
