@@ -23,13 +23,15 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image, ImageEnhance
+if TYPE_CHECKING:  # NumPy and Pillow load only when something is measured: pack.json checks need neither
+    import numpy as np
+    from PIL import Image
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "resources" / "sample-photos"
 CAPTIONS_FILE = "captions.json"
@@ -97,6 +99,8 @@ def same_picture(a: Signature, b: Signature, strict: bool = False) -> bool:
 
 def augmented_copies(image: Image.Image) -> list[tuple[str, Image.Image]]:
     """Near-duplicates of a photo as a library holds them: what each copy went through."""
+    from PIL import Image, ImageEnhance
+
     w, h = image.size
     out = []
     out.append(("resized", image.resize((max(1, w // 2), max(1, h // 2)), Image.Resampling.BILINEAR)))
@@ -115,6 +119,8 @@ def augmented_copies(image: Image.Image) -> list[tuple[str, Image.Image]]:
 @functools.lru_cache(maxsize=2)
 def _sample_set(folder: str) -> tuple[tuple[str, ...], tuple[Image.Image, ...], tuple[tuple[int, str, Image.Image], ...]]:
     """(photo names, originals, (photo index, augmentation, copy)) of the sample photos; cached per process."""
+    from PIL import Image
+
     names, originals, copies = [], [], []
     for path in sorted(Path(folder).glob("*.jpg")):
         with Image.open(path) as im:
@@ -140,6 +146,8 @@ def sample_captions(folder: Path = SAMPLE_DIR) -> dict[str, list[str]]:
 
 def _best_split(pos: np.ndarray, neg: np.ndarray) -> float:
     """The score that best separates pos (above) from neg (below): Youden's J, midpoint of the best gap."""
+    import numpy as np
+
     values = np.unique(np.concatenate([pos, neg]))
     best, best_j = float(values[0]), -1.0
     for lo, hi in zip(values[:-1], values[1:]):
@@ -158,6 +166,8 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 def calibrate(encoder, folder: Path = SAMPLE_DIR) -> dict[str, Any]:
     """Measure the duplicate and match thresholds of ``encoder`` (an :class:`~desktop_app.encoder.Encoder`)."""
+    import numpy as np
+
     names, originals, copies = _sample_set(str(folder))
     if len(names) < 3:
         raise FileNotFoundError(f"{folder}: too few sample photos to calibrate a model")
@@ -249,7 +259,7 @@ def check(data: Any) -> list[str]:
             problems.append(f"calibration field {key!r} is missing")
     for key, value in data.items():
         if key in _NUMBERS:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or not -1.0 <= value <= 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not -1.0 <= value <= 1.0:
                 problems.append(f"calibration {key} is not a number in -1..1")
         elif key in _FLAGS:
             if not isinstance(value, bool):

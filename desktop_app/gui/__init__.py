@@ -46,16 +46,10 @@ def create_app(argv: list[str] | None = None):
 
 def library_folder(library_dir: str | None) -> str:
     """The library the window will open: the one asked for, else the last one used, else the default."""
-    from PySide6.QtCore import QSettings
-
     from .. import paths
+    from .settings import settings
 
-    # main_window.settings(), read without importing the window (2 s of imports a second launch does not need)
-    if os.environ.get("PIXFIND_HOME"):
-        stored = QSettings(str(paths.data_dir() / "gui.ini"), QSettings.IniFormat)
-    else:
-        stored = QSettings("pixfind", "pixfind")
-    return library_dir or stored.value("library") or str(paths.default_library_dir())
+    return library_dir or settings().value("library") or str(paths.default_library_dir())
 
 
 def open_window(library_dir: str | None = None, request=None):

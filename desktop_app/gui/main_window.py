@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -38,20 +38,15 @@ from .photo_actions import PhotoActions
 from .results import ResultDelegate, ResultModel, ResultView, ThumbnailLoader
 from .search_bar import SearchBar, save_example_image
 from .search_controller import SearchController
+from .settings import settings
 from .status_bar import StatusArea
 from .window_indexing import FoldersAndIndexing
-
-
-def settings() -> QSettings:
-    """Window settings; under PIXFIND_HOME (tests, portable installs) they live in an ini file there."""
-    if os.environ.get("PIXFIND_HOME"):
-        return QSettings(str(paths.data_dir() / "gui.ini"), QSettings.IniFormat)
-    return QSettings("pixfind", "pixfind")
 
 
 class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
     search_finished = Signal(int)  # number of results shown (tests and the benchmark wait on it)
     index_finished = Signal()
+    model_loaded = Signal()  # the model is loaded: searching and indexing can start
     text_search_ready = Signal()  # the text tower is open and the first query costs no more than the next
 
     def __init__(self, library_dir: str | None = None, watch: bool = True):
@@ -243,6 +238,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self._update_page()
         self.refresh_overview(then_index=True)
         self._warm_up()
+        self.model_loaded.emit()
 
     def _warm_up(self) -> None:
         """Open the text tower (seconds of ONNX Runtime set-up) and the vector index on a worker as soon

@@ -180,24 +180,14 @@ def _search_and_add(window, request: LaunchRequest) -> None:
 
 
 def _when_model_ready(window, then) -> None:
-    """Call ``then`` once the window's model is loaded (searching and indexing need it).
-
-    The window has no "model loaded" signal, so its ``model_ready`` flag is checked every 100 ms;
-    it stops when the model turns out to be missing (the window then shows how to install one).
-    """
+    """Call ``then`` once the window's model is loaded (searching and indexing need it); never when
+    the model turns out to be missing (the window then shows how to install one)."""
     if window.model_ready:
         then()
         return
-    timer = QTimer(window, interval=100)
 
-    def check() -> None:
-        if window.model_ready:
-            timer.stop()
-            timer.deleteLater()
-            then()
-        elif window.model_problem is not None or getattr(window, "closed_for_good", False):
-            timer.stop()
-            timer.deleteLater()
+    def once() -> None:
+        window.model_loaded.disconnect(once)
+        then()
 
-    timer.timeout.connect(check)
-    timer.start()
+    window.model_loaded.connect(once)

@@ -28,7 +28,7 @@ HIDDEN_KEY = "hidden_skipped"
 
 
 def _settings():
-    from .main_window import settings  # the window's settings file (imported late: main_window imports this module's users)
+    from .settings import settings
 
     return settings()
 

@@ -11,8 +11,10 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:  # Pillow loads when a thumbnail is made: opening a library for `status` needs none
+    from PIL import Image
 
 SIZE = 256
 TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".tmp"
@@ -34,6 +36,8 @@ class ThumbnailCache:
 
     def save(self, image: Image.Image, fingerprint: str) -> str | None:
         """Store a thumbnail of an upright RGB image; returns its name, or None if it could not be written."""
+        from PIL import Image
+
         name = self.name_for(fingerprint)
         target = self.path(name)
         if target.exists():
