@@ -380,3 +380,43 @@ class Catalogue:
     def folders(self) -> list[Folder]:
         with self.session() as s:
             return list(s.scalars(select(Folder).order_by(Folder.path)))
+
+
+# ---------------------------------------------------------------------- text read in photos (OCR)
+# Schema step 4 (migrations.py) also creates the FTS5 index ocr_fts over these lines, the view it
+# reads them through and the triggers that keep it in step; SQLAlchemy never touches those.
+
+
+class OcrLine(Base):
+    """One line of text recognised in a photo (library/ocr_pass.py)."""
+
+    __tablename__ = "ocr_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String)
+    terms: Mapped[str | None] = mapped_column(String)  # the line as indexed, when that differs from text
+    box: Mapped[str] = mapped_column(String)  # JSON [[x, y] * 4], fractions of the upright photo's size
+    confidence: Mapped[float] = mapped_column(Float)
+
+
+class OcrDone(Base):
+    """A photo whose text was read by one OCR model version (its lines may be none)."""
+
+    __tablename__ = "ocr_done"
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String, index=True)
+    at: Mapped[float] = mapped_column(Float)
+
+
+OCR_SETTING = "ocr"  # meta key: 'on' or 'off'; absent means on (migrations.py, step 4)
+
+
+def ocr_enabled(catalogue: Catalogue) -> bool:
+    """Whether this library reads the text in its photos."""
+    with catalogue.session() as s:
+        return catalogue.get_meta(s, OCR_SETTING, "on") != "off"
+
+
+def set_ocr_enabled(catalogue: Catalogue, on: bool) -> None:
+    with catalogue.session() as s, s.begin():
+        catalogue.set_meta(s, OCR_SETTING, "on" if on else "off")

@@ -79,9 +79,62 @@ STEPS: list[str] = [
     """
     ALTER TABLE photos ADD COLUMN place VARCHAR;
     """,
+    # 4: the text read in photos (library/ocr_pass.py). ocr_lines holds each recognised line with
+    # its box (four corners, fractions of the upright photo's width and height, as JSON) and
+    # confidence; `terms` is the line as the full-text index sees it when that differs from the
+    # text (NFKC, CJK characters spaced apart: library/text_search.py), else NULL. ocr_fts is an
+    # FTS5 index over that, its content read through a view and kept in step by triggers, so a
+    # deleted photo (cascade) takes its lines and index entries along. ocr_done marks a photo as
+    # read by one OCR model version (the pass resumes from it); new content under a known photo
+    # id clears both. OCR is on by default ('ocr' absent from meta), except in libraries that
+    # already had photos: an upgrade never starts hours of OCR unasked.
+    """
+    CREATE TABLE ocr_lines (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        text VARCHAR NOT NULL,
+        terms VARCHAR,
+        box VARCHAR NOT NULL,
+        confidence FLOAT NOT NULL
+    );
+    CREATE INDEX ix_ocr_lines_photo_id ON ocr_lines (photo_id);
+    CREATE TABLE ocr_done (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model VARCHAR NOT NULL,
+        at FLOAT NOT NULL
+    );
+    CREATE INDEX ix_ocr_done_model ON ocr_done (model);
+    CREATE VIEW ocr_terms AS SELECT id, coalesce(terms, text) AS terms FROM ocr_lines;
+    CREATE VIRTUAL TABLE ocr_fts USING fts5(
+        terms, content='ocr_terms', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    );
+    CREATE TRIGGER ocr_lines_insert AFTER INSERT ON ocr_lines BEGIN
+        INSERT INTO ocr_fts (rowid, terms) VALUES (new.id, coalesce(new.terms, new.text));
+    END;
+    CREATE TRIGGER ocr_lines_delete AFTER DELETE ON ocr_lines BEGIN
+        INSERT INTO ocr_fts (ocr_fts, rowid, terms) VALUES ('delete', old.id, coalesce(old.terms, old.text));
+    END;
+    CREATE TRIGGER ocr_lines_update AFTER UPDATE ON ocr_lines BEGIN
+        INSERT INTO ocr_fts (ocr_fts, rowid, terms) VALUES ('delete', old.id, coalesce(old.terms, old.text));
+        INSERT INTO ocr_fts (rowid, terms) VALUES (new.id, coalesce(new.terms, new.text));
+    END;
+    CREATE TRIGGER photos_content_changed AFTER UPDATE OF fingerprint ON photos
+    WHEN old.fingerprint IS NOT new.fingerprint BEGIN
+        DELETE FROM ocr_lines WHERE photo_id = old.id;
+        DELETE FROM ocr_done WHERE photo_id = old.id;
+    END;
+    INSERT INTO meta (key, value) SELECT 'ocr', 'off' WHERE EXISTS (SELECT 1 FROM photos);
+    """,
 ]
 
 LATEST = len(STEPS)
+
+def _if_missing(script: str) -> str:
+    """The script with every CREATE made conditional (IF NOT EXISTS)."""
+    for kind in ("TABLE", "INDEX", "VIEW", "VIRTUAL TABLE", "TRIGGER"):
+        script = script.replace(f"CREATE {kind} ", f"CREATE {kind} IF NOT EXISTS ")
+    return script
+
 
 # Disposable parts of the latest schema, recreated (empty) at open when damage removed them;
 # losing them costs at most a rebuild of the vector index or a re-scan.
@@ -108,7 +161,9 @@ STEPS_IF_MISSING = """
     CREATE INDEX IF NOT EXISTS ix_embeddings_model_seq ON embeddings (model, seq);
     CREATE INDEX IF NOT EXISTS ix_vector_deletions_model_seq ON vector_deletions (model, seq);
     CREATE INDEX IF NOT EXISTS ix_embeddings_model_length ON embeddings (model, length(vector));
-"""
+""" + _if_missing(STEPS[3].split("    INSERT INTO meta")[0])
+# OCR data lost to damage is read again by the next OCR pass; text_search.check_index rebuilds
+# an index that no longer matches its lines.
 
 
 def split_statements(script: str) -> list[str]:
