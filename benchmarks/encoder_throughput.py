@@ -16,6 +16,14 @@ The table says how many calls each number rests on.
 
     python benchmarks/encoder_throughput.py --quick
     python benchmarks/encoder_throughput.py --models ViT-B-32,ViT-L-14-336 --batches 1,16,64 --json out.json
+
+Text queries (``--text-packs PACK[,PACK...]``): the time to encode one query (batch 1, the window's
+search-as-you-type case), the whole ``Encoder.encode_texts`` call (cleaning, tokenising, ONNX
+Runtime), for a short query and a 20-word one, median of ``--text-repeats`` calls, with the pack's
+text tower fed up to the end-of-text token ("trim", pack format 2) and padded to the context
+length ("fixed": the same graph and session, pack.json's setting overridden in memory).
+
+    python benchmarks/encoder_throughput.py --text-packs ~/.local/share/pixfind/models/starter
 """
 
 from __future__ import annotations
@@ -195,6 +203,53 @@ def bench_model(arch: str, batches: list[int], threads: int, timer: Timer, work:
     return {"model": arch, "export_seconds": round(export_s, 1), "verification": verification, "rows": rows}
 
 
+TEXT_QUERIES = (
+    "a red car",
+    "a photo of two dogs playing in the snow next to a wooden cabin under a bright blue sky at sunset today",
+)
+
+
+def bench_text_queries(pack: Path, threads: int, repeats: int) -> list[dict]:
+    """Per query: median ms per call with the token axis trimmed and padded to the context length."""
+    from desktop_app.encoder import CPU, Encoder
+
+    trimmed = Encoder(pack, providers=[CPU], threads=threads, verify=False)
+    if trimmed.manifest.text.sequence != "trim":
+        raise SystemExit(f"{pack}: its text tower is not trimmed (pack.json text sequence {trimmed.manifest.text.sequence!r})")
+    padded = Encoder(pack, providers=[CPU], threads=threads, verify=False)
+    padded.manifest.text.sequence = "fixed"  # the same graph fed context_length tokens, as before format 2
+    rows = []
+    for query in TEXT_QUERIES:
+        row = {"pack": trimmed.name, "query": query, "words": len(query.split()),
+               "tokens": int(trimmed.tokenizer.tokenize([query]).lengths[0]), "context": trimmed.manifest.text.context_length}
+        outputs = {}
+        for mode, encoder in (("fixed", padded), ("trim", trimmed)):
+            outputs[mode] = encoder.encode_texts([query])  # warm-up
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                encoder.encode_texts([query])
+                times.append(time.perf_counter() - t)
+            row[f"{mode}_ms"] = statistics.median(times) * 1000
+        row["cosine"] = cosines(outputs["fixed"], outputs["trim"])[0]
+        rows.append(row)
+    return rows
+
+
+def print_text_report(info: dict, rows: list[dict], repeats: int) -> None:
+    print(f"CPU: {info['cpu']} | threads: ORT intra-op {info['threads']} | onnxruntime {info['onnxruntime']}")
+    print(f"Text query encode time, batch 1, median of {repeats} calls (load average {info['loadavg_start']} -> {loadavg()})")
+    headers = ["pack", "words", "tokens/context", "fixed ms", "trim ms", "fixed/trim", "cosine fixed vs trim"]
+    body = [
+        [r["pack"], str(r["words"]), f"{r['tokens']}/{r['context']}", f"{r['fixed_ms']:.2f}", f"{r['trim_ms']:.2f}",
+         f"{r['fixed_ms'] / r['trim_ms']:.1f}x", f"{r['cosine']:.7f}"]
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(headers, *body)]
+    for line in [headers, *body]:
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+
+
 def print_report(info: dict, results: list[dict], args, notes: list[str]) -> None:
     try:
         from rich.console import Console
@@ -280,6 +335,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep checkpoints and packs here and reuse them (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
+    ap.add_argument("--text-packs", default=None, help="comma-separated pack folders: time text queries, trimmed vs padded")
+    ap.add_argument("--text-repeats", type=int, default=50, help="timed calls per text query and mode; the median is reported")
     args = ap.parse_args()
     if args.quick:
         args.models, args.batches = "ViT-B-32", "1,8"
@@ -293,6 +350,12 @@ def main() -> None:
     batches = sorted({int(b) for b in args.batches.split(",") if b.strip()})
     info = machine_info(threads)
     info["loadavg_start"] = loadavg()
+    if args.text_packs:
+        rows = [r for pack in args.text_packs.split(",") if pack.strip() for r in bench_text_queries(Path(pack.strip()).expanduser(), threads, args.text_repeats)]
+        print_text_report(info, rows, args.text_repeats)
+        if args.json:
+            args.json.write_text(json.dumps({"machine": info, "text_queries": rows}, indent=2), encoding="utf-8")
+        return
     timer = Timer(args.min_seconds, args.repeats, args.cell_budget, args.max_warmup_seconds)
 
     def log(msg: str) -> None:

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import PackError, one_line
-from .pack import TEXTUAL_FILE, VISUAL_FILE, PackManifest, load_pack, pack_member, sha256_file
+from .pack import (
+    GRAPH_CONTEXT_LENGTH_KEY,
+    TEXTUAL_FILE,
+    VISUAL_FILE,
+    PackManifest,
+    check_external_data,
+    load_pack,
+    pack_member,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,34 +98,75 @@ def _fixed(dim) -> int | None:
     return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
 
 
-def check_graph(session, path: Path, expected_input: Sequence[int | None], what: str, manifest_path: Path) -> None:
-    """Refuse a graph whose declared input or output shape disagrees with pack.json.
+def _shape_text(shape: Sequence[int | None]) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
+
+
+def check_graph(
+    session,
+    path: Path,
+    expected_input: Sequence[int | None],
+    what: str,
+    manifest_path: Path,
+    *,
+    input_dtype: str | None = None,
+    mask_input: str | None = None,
+) -> str:
+    """Refuse a graph whose declared inputs or output disagree with pack.json; returns the name of
+    the main input (the pixels or the token ids).
 
     ``expected_input`` is the input shape pack.json implies (None where any size will do, as
     for the batch); symbolic dimensions in the graph are accepted wherever they appear.
+    ``input_dtype`` ("int64", "int32"), when given, is the element type the input must take;
+    ``mask_input`` names a second input (the attention mask), of the same shape and type.
     """
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1:
+    wanted_inputs = 1 if mask_input is None else 2
+    if len(inputs) != wanted_inputs or len(outputs) < 1:
+        takes = "one input" if mask_input is None else f"two inputs (the ids and {mask_input!r})"
+        names = ", ".join(repr(i.name) for i in inputs)
         raise PackError(
-            f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; a pack's {what} encoder takes one input"
+            f"{path}: has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
+            f"{manifest_path.name} describes a {what} encoder that takes {takes}"
         )
-    shape = inputs[0].shape
+    if mask_input is not None and mask_input not in [i.name for i in inputs]:
+        names = ", ".join(repr(i.name) for i in inputs)
+        raise PackError(f"{path}: has no input named {mask_input!r} (its inputs: {names}), the mask_input of {manifest_path.name}")
+    main = next(i for i in inputs if i.name != mask_input)
+    for node in [main] + [i for i in inputs if i.name == mask_input]:
+        _check_input(node, path, expected_input, input_dtype, manifest_path)
+    out_shape = outputs[0].shape
+    if out_shape is not None and len(out_shape) != 2:
+        raise PackError(f"{path}: its output has shape {list(out_shape)}, not [N, embedding_dim]")
+    return main.name
+
+
+def _check_input(node, path: Path, expected_input: Sequence[int | None], dtype: str | None, manifest_path: Path) -> None:
+    shape = node.shape
     if shape is not None and len(shape) != len(expected_input):
         raise PackError(
-            f"{path}: takes a rank-{len(shape)} input {list(shape)}, not the [{', '.join('N' if d is None else str(d) for d in expected_input)}] "
+            f"{path}: takes a rank-{len(shape)} input {list(shape)}, not the {_shape_text(expected_input)} "
             f"that {manifest_path.name} describes"
         )
     for axis, (declared, wanted) in enumerate(zip(shape or [], expected_input)):
         declared = _fixed(declared)
         if declared is not None and wanted is not None and declared != wanted:
             raise PackError(
-                f"{path}: input {inputs[0].name!r} has size {declared} on axis {axis} but {manifest_path} "
-                f"implies {wanted} ({list(shape)} vs [{', '.join('N' if d is None else str(d) for d in expected_input)}]); "
+                f"{path}: input {node.name!r} has size {declared} on axis {axis} but {manifest_path} "
+                f"implies {wanted} ({list(shape)} vs {_shape_text(expected_input)}); "
                 "pack.json does not describe this model"
             )
-    out_shape = outputs[0].shape
-    if out_shape is not None and len(out_shape) != 2:
-        raise PackError(f"{path}: its output has shape {list(out_shape)}, not [N, embedding_dim]")
+    if dtype is not None and node.type != f"tensor({dtype})":
+        raise PackError(
+            f"{path}: input {node.name!r} takes {node.type}, but {manifest_path.name} says the token ids are {dtype} "
+            "(text ids_dtype)"
+        )
+
+
+def _fixed_batch(session) -> int | None:
+    """The batch size a graph was exported with when its batch axis is not dynamic (Immich's are 1)."""
+    shape = session.get_inputs()[0].shape
+    return _fixed(shape[0]) if shape else None
 
 
 IMAGE, TEXT = "image", "text"
@@ -158,8 +208,11 @@ class Encoder:
         self._providers = list(providers) if providers else None
         self._visual_path = self.pack_dir / VISUAL_FILE
         self._textual_path = self.pack_dir / TEXTUAL_FILE
-        # The files as they were just checked: a session opened later re-checks a file that changed.
-        self._checked = {VISUAL_FILE: _stat(self._visual_path), TEXTUAL_FILE: _stat(self._textual_path)}
+        # The files as they were just checked: a session opened later re-checks a file that changed
+        # (its graph and the external-data files it reads).
+        self._checked = {name: _stat(pack_member(self.pack_dir, name)) for name in self.manifest.files}
+        self._checked.update({VISUAL_FILE: _stat(self._visual_path), TEXTUAL_FILE: _stat(self._textual_path)})
+        self._text_input: str | None = None
         self._threads = threads
         self._visual = None
         self._textual = None
@@ -209,14 +262,39 @@ class Encoder:
         if self._textual is None:
             with self._opening:
                 if self._textual is None:
-                    expected = (None, self.manifest.text.context_length)
-                    self._textual = self._open_checked(self._textual_path, TEXTUAL_FILE, expected, TEXT)
+                    text = self.manifest.text
+                    expected = (None, text.context_length)
+                    session = self._open_checked(
+                        self._textual_path, TEXTUAL_FILE, expected, TEXT, input_dtype=text.ids_dtype, mask_input=text.mask_input
+                    )
+                    self._text_input = next(i.name for i in session.get_inputs() if i.name != text.mask_input)
+                    self._check_sequence_axis(session)
+                    self._textual = session
         return self._textual
 
-    def _open_checked(self, path: Path, name: str, expected_input, what: str):
+    def _check_sequence_axis(self, session) -> None:
+        """A trimmed tower needs a dynamic token axis; a dynamic axis says nothing about the context length,
+        so a graph pixfind exported records it in its metadata."""
+        text, path = self.manifest.text, self._textual_path
+        length = _fixed(next(i for i in session.get_inputs() if i.name == self._text_input).shape[1])
+        if text.sequence == "trim" and length is not None:
+            raise PackError(
+                f"{path}: its sequence axis is fixed at {length}, but pack.json says sequence 'trim' "
+                "(batches padded to their longest text); the pack is inconsistent"
+            )
+        recorded = session.get_modelmeta().custom_metadata_map.get(GRAPH_CONTEXT_LENGTH_KEY)
+        if length is None and recorded is not None and recorded != str(text.context_length):
+            raise PackError(
+                f"{path}: input {self._text_input!r} has size up to {recorded[:20]} on axis 1 (its recorded context length) "
+                f"but pack.json says context_length {text.context_length}; pack.json does not describe this model"
+            )
+
+    def _open_checked(self, path: Path, name: str, expected_input, what: str, **graph_checks):
         self._recheck(path, name)
+        for external in check_external_data(self.pack_dir, self.manifest, name):
+            self._recheck(external, external.relative_to(self.pack_dir).as_posix())
         session = self._session(path)
-        check_graph(session, path, expected_input, what, self.pack_dir / "pack.json")
+        check_graph(session, path, expected_input, what, self.pack_dir / "pack.json", **graph_checks)
         if os.environ.get(DEBUG_SESSIONS_ENV):
             import sys
 
@@ -300,12 +378,54 @@ class Encoder:
         """Embed images already preprocessed to float32 [N, 3, H, W]."""
         return self._run(self.visual_session, pixels)
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Embed texts; returns float32 [N, D]."""
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256, language: str | None = None) -> np.ndarray:
+        """Embed texts; returns float32 [N, D].
+
+        ``language``: the texts' language, an ISO 639-1 code ("de") or a FLORES-200 code ("deu_Latn"),
+        for packs whose text tower starts with a language token (NLLB-CLIP); without it each text's
+        language is detected (see :mod:`desktop_app.language`). Other packs ignore it.
+        """
+        import numpy as np
+
         texts = list(texts)
+        codes = self._languages(texts, language)
         if not texts:
             return self._empty()
-        return self._run_batched(self.textual_session, texts, self.tokenizer.encode, batch_size)
+        session = self.textual_session
+        out = []
+        for i in range(0, len(texts), batch_size):
+            rows = texts[i : i + batch_size]
+            tokens = self.tokenizer.tokenize(rows, language=codes[i : i + batch_size] if codes else None)
+            out.append(self._run_text(session, tokens.ids, tokens.lengths))
+        return np.concatenate(out, axis=0)
+
+    def _languages(self, texts: list[str], language: str | None) -> list[str] | None:
+        """Each text's FLORES-200 code for a pack with a language token; None for other packs."""
+        from . import language as lang
+
+        setting = self.manifest.text.language
+        if setting is None:
+            if language is not None:
+                lang.to_flores200(language)  # an unknown code is an error whatever the model
+            return None
+        if language is not None:
+            code = self.tokenizer.check_language(lang.to_flores200(language))
+            return [code] * len(texts)
+        return [self.tokenizer.known_language(lang.query_language(t, setting["default"]), setting["default"]) for t in texts]
+
+    def _run_text(self, session, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        text = self.manifest.text
+        if text.sequence == "trim":
+            # The rows' embeddings do not depend on positions after their last token (checked when
+            # the pack was exported), so the batch is cut to its longest text.
+            ids = ids[:, : max(1, int(lengths.max()))]
+        dtype = np.int32 if text.ids_dtype == "int32" else np.int64
+        feed = {self._text_input: np.ascontiguousarray(ids, dtype=dtype)}
+        if text.mask_input is not None:
+            feed[text.mask_input] = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(dtype)
+        return self._run_feed(session, feed)
 
     def _empty(self) -> np.ndarray:
         import numpy as np
@@ -321,8 +441,24 @@ class Encoder:
         return np.concatenate(out, axis=0)
 
     def _run(self, session, inputs: np.ndarray) -> np.ndarray:
+        return self._run_feed(session, {session.get_inputs()[0].name: inputs})
+
+    def _run_feed(self, session, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """Run a graph; a graph exported with a fixed batch size (Immich's: 1) gets its rows in batches
+        of that size, the last one padded with copies of its last row."""
         import numpy as np
 
-        feed = {session.get_inputs()[0].name: inputs}
-        (embedding,) = session.run(None, feed)
-        return np.ascontiguousarray(embedding, dtype=np.float32)
+        fixed = _fixed_batch(session)
+        rows = len(next(iter(feed.values())))
+        if fixed is None or fixed == rows:
+            (embedding,) = session.run(None, feed)
+            return np.ascontiguousarray(embedding, dtype=np.float32)
+        out = []
+        for start in range(0, rows, fixed):
+            chunk = {k: v[start : start + fixed] for k, v in feed.items()}
+            missing = fixed - len(next(iter(chunk.values())))
+            if missing:
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], missing, axis=0)]) for k, v in chunk.items()}
+            (embedding,) = session.run(None, chunk)
+            out.append(np.asarray(embedding[: fixed - missing], dtype=np.float32))
+        return np.ascontiguousarray(np.concatenate(out, axis=0))

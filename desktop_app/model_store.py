@@ -71,7 +71,16 @@ def get(name: str) -> InstalledPack:
 
 
 def _extract_zip(archive: Path, dest: Path) -> Path:
-    """Extract a pack archive safely and return the directory that holds pack.json.
+    """Extract a pack archive safely and return the directory that holds pack.json."""
+    extract_zip(archive, dest)
+    manifests = sorted(dest.rglob(MANIFEST_NAME), key=lambda p: len(p.parts))
+    if not manifests:
+        raise PackError(f"{archive}: contains no {MANIFEST_NAME}; it is not a model pack")
+    return manifests[0].parent
+
+
+def extract_zip(archive: Path, dest: Path) -> None:
+    """Extract a model archive (a pack, or another tool's layout) into ``dest``, safely.
 
     Only regular files and folders are extracted: a symbolic link (or any other kind of entry)
     in a pack archive is refused, as is any entry that would land outside ``dest``.
@@ -98,10 +107,6 @@ def _extract_zip(archive: Path, dest: Path) -> Path:
                     raise PackError(f"{archive}: cannot extract entry {info.filename!r} ({one_line(e)})") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
         raise PackError(f"{archive}: not a valid zip archive ({one_line(e)})") from None
-    manifests = sorted(dest.rglob(MANIFEST_NAME), key=lambda p: len(p.parts))
-    if not manifests:
-        raise PackError(f"{archive}: contains no {MANIFEST_NAME}; it is not a model pack")
-    return manifests[0].parent
 
 
 def _copy_pack(src: Path, dst: Path) -> None:
@@ -208,6 +213,7 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
         # Check the copy, not the source: it is what will be used, and the source may change meanwhile.
         manifest = load_pack(staged, verify=True)
         encoder = _check_loads(staged)
+        speed = _run_once(staged, encoder)
         record_files(staged, manifest)
         _calibrate(staged, manifest, encoder)
         final = root / name
@@ -217,6 +223,8 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
             old = tmp / "old"
             final.rename(old)
         staged.rename(final)
+    if speed is not None:
+        record_speed(name, manifest, *speed)
     return InstalledPack(name, final, manifest, _dir_size(final))
 
 
@@ -224,7 +232,115 @@ def _check_loads(pack_dir: Path):
     """Open the pack as the app will, so a pack ONNX Runtime cannot run is refused at install."""
     from .encoder import Encoder
 
-    return Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=None)
+    return Encoder(pack_dir, providers=["CPUExecutionProvider"], verify=None, lazy=False)
+
+
+#: Photos timed at install for the images-per-second figure (a batch, as indexing feeds them).
+SPEED_SAMPLE = 4
+
+
+def _run_once(pack_dir: Path, encoder) -> tuple[float, str] | None:
+    """Encode one text and a few sample photos, so a pack that loads but cannot run is refused at
+    install; returns (images per second, provider) measured on those photos, when they exist."""
+    import numpy as np
+    from PIL import Image
+
+    from .calibration import SAMPLE_DIR
+
+    photos = sorted(SAMPLE_DIR.glob("*.jpg"))[:SPEED_SAMPLE] if SAMPLE_DIR.is_dir() else []
+    try:
+        text = encoder.encode_texts(["a photo"])
+        images = [Image.new("RGB", (64, 48), (120, 90, 60))] if not photos else photos
+        started = time.perf_counter()
+        pixels = encoder.encode_images(images)
+        elapsed = time.perf_counter() - started
+    except PixfindError:
+        raise
+    except Exception as e:  # noqa: BLE001 - ONNX Runtime raises its own types for graphs that cannot run
+        raise PackError(f"{pack_dir}: the model loads but cannot encode ({one_line(e)})") from None
+    for what, out in (("text", text), ("image", pixels)):
+        if not np.all(np.isfinite(out)) or out.shape[-1] != encoder.dim:
+            raise PackError(f"{pack_dir}: the {what} encoder gives {list(out.shape)} values that are not finite {encoder.dim}-d embeddings")
+    if not photos or elapsed <= 0:
+        return None
+    return len(photos) / elapsed, encoder.active_provider
+
+
+def _speeds_file() -> Path:
+    return paths.data_dir() / "model-speeds.json"
+
+
+def read_speeds() -> dict[str, dict]:
+    """{pack name: {"images_per_s", "provider", "visual_sha256", "measured"}} measured on this machine."""
+    try:
+        with open(_speeds_file(), "rb") as f:
+            raw = f.read(1 << 20)
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("images_per_s"), (int, float))}
+
+
+def record_speed(name: str, manifest: PackManifest, images_per_s: float, provider: str) -> None:
+    speeds = read_speeds()
+    speeds[name] = {
+        "images_per_s": round(float(images_per_s), 2),
+        "provider": provider,
+        "visual_sha256": manifest.files.get("visual.onnx", ""),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    path = _speeds_file()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(speeds, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a figure for display only: never fail an install for it
+
+
+def speed_of(name: str) -> float | None:
+    """Images per second measured for the installed pack ``name`` (if its image tower is the one measured)."""
+    entry = read_speeds().get(name)
+    if not entry:
+        return None
+    try:
+        manifest = read_manifest(pack_path(name))
+    except (PackError, PixfindError):
+        return None
+    return float(entry["images_per_s"]) if entry.get("visual_sha256") == manifest.files.get("visual.onnx") else None
+
+
+def write_zip(name: str, out: Path) -> tuple[Path, str, int]:
+    """A distributable zip of the installed pack ``name`` (its verified files under NAME/); (path, sha256, size).
+
+    Only the files pack.json lists go in (plus pack.json): install records and sidecars stay out.
+    The zip is written beside ``out`` and renamed into place, so a failed write leaves nothing.
+    """
+    from .pack import sha256_file
+
+    pack = get(name)
+    manifest = load_pack(pack.path, verify=True)
+    out = Path(out)
+    if out.is_dir():
+        out = out / f"{name}.zip"
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+            for member in [MANIFEST_NAME, *manifest.files]:
+                # ONNX weights barely compress; the JSON and the tokenizer do.
+                kind = zipfile.ZIP_STORED if member.endswith((".onnx", ".data")) else zipfile.ZIP_DEFLATED
+                zf.write(pack.path / member, f"{name}/{member}", compress_type=kind)
+        digest = sha256_file(tmp)
+        size = tmp.stat().st_size
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise PixfindError(f"{out}: cannot write the zip ({e.strerror or one_line(e)})") from None
+    return out, digest, size
 
 
 def _calibrate(pack_dir: Path, manifest: PackManifest, encoder) -> None:

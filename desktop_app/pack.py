@@ -23,7 +23,10 @@ from .errors import PackError
 # folder, outside PIXFIND_HOME (it reads this variable once, when the library loads).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-FORMAT_VERSION = 1
+#: What writers write. Format 2 adds the text tower's input options (``TextSettings``: ids dtype,
+#: attention-mask input, trimmed sequences, language token); format 1 is still read as before.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MANIFEST_NAME = "pack.json"
 VISUAL_FILE = "visual.onnx"
 TEXTUAL_FILE = "textual.onnx"
@@ -32,6 +35,15 @@ PRECISIONS = ("fp32", "fp16", "int8")
 RESIZE_MODES = ("shortest", "longest", "squash")
 CLEAN_MODES = ("lower", "whitespace", "canonicalize")
 INTERPOLATIONS = ("bicubic", "bilinear")
+IDS_DTYPES = ("int64", "int32")
+SEQUENCES = ("fixed", "trim")
+LANGUAGE_SCHEMES = ("flores200",)
+#: Metadata key of a text graph whose token axis is dynamic: the most tokens it takes (its positional
+#: embeddings), which its shape no longer says; checked against pack.json's context_length.
+GRAPH_CONTEXT_LENGTH_KEY = "pixfind.context_length"
+#: The text fields format 2 added (a format-1 pack.json that has one is refused: it is not format 1).
+_TEXT_V2_FIELDS = ("ids_dtype", "mask_input", "sequence", "language")
+_FLORES_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 #: pack.json describes a handful of settings: anything bigger is not a pack's manifest.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -41,7 +53,10 @@ MAX_JSON_DEPTH = 16
 MAX_IMAGE_SIZE = 4096
 MAX_CONTEXT_LENGTH = 1024
 MAX_EMBEDDING_DIM = 65536
-MAX_FILES = 256
+#: Large models keep their weights in ONNX external-data files, some with one file per tensor
+#: (Immich's XLM-Roberta-Large text tower has several hundred).
+MAX_FILES = 4096
+MAX_INPUT_NAME = 256
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -74,6 +89,16 @@ class TextSettings:
     clean: str = "lower"
     pad_id: int = 0
     tokenizer_file: str = TOKENIZER_FILE
+    # Format 2 (the defaults are what a format-1 pack means):
+    #: the dtype of the graph's ids input (Immich's text graphs take int32)
+    ids_dtype: str = "int64"
+    #: the name of a second graph input taking the attention mask (1 = token, 0 = padding), same dtype as the ids
+    mask_input: str | None = None
+    #: "fixed": ids padded to context_length; "trim": a batch is padded only to its longest row, which gives
+    #: the same embeddings because a row's embedding does not depend on positions after its last token
+    sequence: str = "fixed"
+    #: {"scheme": "flores200", "default": "eng_Latn"}: the first token is the text's language (NLLB-CLIP)
+    language: dict[str, str] | None = None
 
 
 @dataclass
@@ -94,8 +119,18 @@ class PackManifest:
     # was built or installed; empty for a pack made before calibration (see desktop_app.calibration).
     calibration: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """pack.json's content; a format-1 manifest leaves out the format-2 text fields it does not use."""
+        data = asdict(self)
+        if self.format_version < 2:
+            defaults = TextSettings(context_length=1)
+            for key in _TEXT_V2_FIELDS:
+                if data["text"][key] == getattr(defaults, key):
+                    del data["text"][key]
+        return data
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any, where: str = MANIFEST_NAME) -> PackManifest:
@@ -106,14 +141,15 @@ class PackManifest:
             raise PackError(f"{where}: " + "; ".join(problems[:4]) + ("; …" if len(problems) > 4 else ""))
         image = dict(data["image"])
         image["size"] = tuple(int(v) for v in image["size"])
-        image["mean"] = tuple(float(v) for v in image["mean"])
-        image["std"] = tuple(float(v) for v in image["std"])
+        # mean and std may be left out (the schema checks them against open_clip's defaults)
+        image["mean"] = tuple(float(v) for v in image.get("mean", ImageSettings.mean))
+        image["std"] = tuple(float(v) for v in image.get("std", ImageSettings.std))
         manifest = cls(
             name=data["name"],
             embedding_dim=data["embedding_dim"],
             precision=data["precision"],
             image=ImageSettings(**image),
-            text=TextSettings(**data["text"]),
+            text=TextSettings(**{k: dict(v) if isinstance(v, dict) else v for k, v in data["text"].items()}),
             source=dict(data.get("source", {})),
             files=dict(data["files"]),
             versions=dict(data.get("versions", {})),
@@ -128,7 +164,7 @@ class PackManifest:
 
     def validate(self, where: str = MANIFEST_NAME) -> None:
         problems: list[str] = []
-        _check_schema(asdict(self), problems)
+        _check_schema(self.to_dict(), problems)
         for required in (VISUAL_FILE, TEXTUAL_FILE, self.text.tokenizer_file):
             if required not in self.files:
                 problems.append(f"no sha256 recorded for {required}")
@@ -188,8 +224,9 @@ def _check_schema(data: Any, problems: list[str]) -> None:
         problems.append("expected a JSON object")
         return
     version = data.get("format_version", 0)
-    if not _is_int(version) or version != FORMAT_VERSION:
-        problems.append(f"pack format {_show(version)} is not supported (this pixfind reads format {FORMAT_VERSION})")
+    if not _is_int(version) or version not in READABLE_FORMATS:
+        readable = " and ".join(map(str, READABLE_FORMATS))
+        problems.append(f"pack format {_show(version)} is not supported (this pixfind reads formats {readable})")
         return
     for key in ("name", "embedding_dim", "precision", "image", "text", "files"):
         if key not in data:
@@ -241,9 +278,12 @@ def _check_schema(data: Any, problems: list[str]) -> None:
     if not isinstance(text, dict):
         problems.append("text is not a JSON object")
     else:
-        unknown = sorted(set(text) - {"context_length", "clean", "pad_id", "tokenizer_file"})
+        known = {"context_length", "clean", "pad_id", "tokenizer_file"} | (set(_TEXT_V2_FIELDS) if version >= 2 else set())
+        unknown = sorted(set(text) - known)
         if unknown:
-            problems.append(f"text has unknown field {unknown[0]!r}")
+            needs = " (it needs pack format 2)" if unknown[0] in _TEXT_V2_FIELDS else ""
+            problems.append(f"text has unknown field {unknown[0]!r}{needs}")
+        _check_text_v2(text, problems)
         length = text.get("context_length")
         if not _is_int(length) or not 1 <= length <= MAX_CONTEXT_LENGTH:
             problems.append(f"text context_length {_show(length)} is not a whole number in 1..{MAX_CONTEXT_LENGTH}")
@@ -277,6 +317,35 @@ def _check_schema(data: Any, problems: list[str]) -> None:
     from .calibration import check as check_calibration
 
     problems.extend(check_calibration(data.get("calibration", {})))
+
+
+def _check_text_v2(text: dict, problems: list[str]) -> None:
+    """The format-2 text fields: the text tower's inputs, sequence trimming and language token."""
+    dtype = text.get("ids_dtype", "int64")
+    if dtype not in IDS_DTYPES or not isinstance(dtype, str):
+        problems.append(f"text ids_dtype {_show(dtype)} is not one of {', '.join(IDS_DTYPES)}")
+    mask = text.get("mask_input")
+    if mask is not None and (
+        not isinstance(mask, str) or not mask or len(mask) > MAX_INPUT_NAME or _CONTROL_RE.search(mask)
+    ):
+        problems.append(f"text mask_input {_show(mask)} is not null or a graph input name")
+    sequence = text.get("sequence", "fixed")
+    if sequence not in SEQUENCES or not isinstance(sequence, str):
+        problems.append(f"text sequence {_show(sequence)} is not one of {', '.join(SEQUENCES)}")
+    language = text.get("language")
+    if language is None:
+        return
+    if not isinstance(language, dict):
+        problems.append(f"text language {_show(language)} is not null or an object")
+        return
+    unknown = sorted(set(language) - {"scheme", "default"})
+    if unknown:
+        problems.append(f"text language has unknown field {unknown[0]!r}")
+    if language.get("scheme") not in LANGUAGE_SCHEMES or not isinstance(language.get("scheme"), str):
+        problems.append(f"text language scheme {_show(language.get('scheme'))} is not one of {', '.join(LANGUAGE_SCHEMES)}")
+    default = language.get("default")
+    if not isinstance(default, str) or not _FLORES_RE.match(default):
+        problems.append(f"text language default {_show(default)} is not a FLORES-200 code such as 'eng_Latn'")
 
 
 def _json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -373,6 +442,164 @@ def load_pack(pack_dir: Path, verify: bool | None = True) -> PackManifest:
     elif verify is not None:
         check_files_quick(Path(pack_dir), manifest)
     return manifest
+
+
+# --------------------------------------------------------------------------- ONNX external data
+#
+# A large ONNX graph keeps its weights in "external data" files beside it, which ONNX Runtime
+# opens relative to the graph's folder. In a pack each such file must be listed in pack.json
+# (so its sha256 is checked) and stay inside the pack. The `onnx` package is not a runtime
+# dependency, and parsing a whole graph with it copies every weight, so the file's protobuf
+# wire format is walked instead, skipping the weights: only the messages that can hold a tensor
+# are entered (field numbers from onnx.proto; tests/unit/test_pack_format2.py checks the walk
+# against onnx.load(load_external_data=False)).
+
+_LEN, _VARINT, _I64, _I32 = 2, 0, 1, 5
+_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
+_GRAPH_NODES, _GRAPH_INITIALIZERS, _GRAPH_SPARSE = 1, 5, 15
+_NODE_ATTRIBUTES = 5
+_FUNCTION_NODES = 7
+_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_NAME, _TENSOR_EXTERNAL, _TENSOR_LOCATION = 8, 13, 14
+_MAX_NESTING = 32
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise _Malformed
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, wire type, start, end) of each field of the message in buf[start:end]."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == _VARINT:
+            _, stop = _varint(buf, pos, end)
+        elif wire == _LEN:
+            size, pos = _varint(buf, pos, end)
+            stop = pos + size
+        elif wire == _I64:
+            stop = pos + 8
+        elif wire == _I32:
+            stop = pos + 4
+        else:  # groups: not in ONNX
+            raise _Malformed
+        if stop > end or number == 0:
+            raise _Malformed
+        yield number, wire, pos, stop
+        pos = stop
+
+
+def _tensor_locations(buf, start: int, end: int, out: list[tuple[str, str]]) -> None:
+    name, location, external = "", None, False
+    for number, wire, a, b in _fields(buf, start, end):
+        if number == _TENSOR_NAME and wire == _LEN:
+            name = bytes(buf[a:b]).decode("utf-8", "replace")
+        elif number == _TENSOR_LOCATION and wire == _VARINT:
+            external = _varint(buf, a, b)[0] == 1
+        elif number == _TENSOR_EXTERNAL and wire == _LEN:
+            key = value = None
+            for n, w, c, d in _fields(buf, a, b):
+                if w == _LEN and n in (1, 2):
+                    text = bytes(buf[c:d]).decode("utf-8", "surrogateescape")
+                    key, value = (text, value) if n == 1 else (key, text)
+            if key == "location":
+                location = value
+    if external or location is not None:
+        out.append((name, location if location is not None else ""))
+
+
+def _walk(buf, start: int, end: int, kind: str, out: list[tuple[str, str]], depth: int = 0) -> None:
+    if depth > _MAX_NESTING:
+        raise _Malformed
+    for number, wire, a, b in _fields(buf, start, end):
+        if wire != _LEN:
+            continue
+        if kind == "model":
+            child = {_MODEL_GRAPH: "graph", _MODEL_FUNCTIONS: "function"}.get(number)
+        elif kind == "graph":
+            child = {_GRAPH_NODES: "node", _GRAPH_INITIALIZERS: "tensor", _GRAPH_SPARSE: "sparse"}.get(number)
+        elif kind == "function":
+            child = "node" if number == _FUNCTION_NODES else None
+        elif kind == "node":
+            child = "attribute" if number == _NODE_ATTRIBUTES else None
+        elif kind == "attribute":
+            child = {
+                _ATTR_TENSOR: "tensor",
+                _ATTR_TENSORS: "tensor",
+                _ATTR_GRAPH: "graph",
+                _ATTR_GRAPHS: "graph",
+                _ATTR_SPARSE: "sparse",
+                _ATTR_SPARSES: "sparse",
+            }.get(number)
+        else:  # sparse tensor
+            child = "tensor" if number in (_SPARSE_VALUES, _SPARSE_INDICES) else None
+        if child == "tensor":
+            _tensor_locations(buf, a, b, out)
+        elif child is not None:
+            _walk(buf, a, b, child, out, depth + 1)
+
+
+def external_data_locations(graph: Path) -> list[tuple[str, str]]:
+    """(tensor name, location) of every tensor of an ONNX file whose data lives in another file."""
+    import mmap
+
+    graph = Path(graph)
+    out: list[tuple[str, str]] = []
+    try:
+        with open(graph, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise PackError(f"{graph}: ONNX Runtime cannot load it (an empty file)")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                # Walking the fields and skipping the weights takes 12-35 ms for ViT-B-32's towers,
+                # less than searching their bytes for "location" (240-340 ms).
+                buf = memoryview(mapped)
+                try:
+                    _walk(buf, 0, len(buf), "model", out)
+                finally:
+                    buf.release()
+    except _Malformed:
+        raise PackError(f"{graph}: ONNX Runtime cannot load it (not a valid ONNX model: its protobuf encoding is broken)") from None
+    except OSError as e:
+        raise PackError(f"{graph}: unreadable ({e.strerror or e})") from None
+    return out
+
+
+def check_external_data(pack_dir: Path, manifest: PackManifest, graph_name: str) -> list[Path]:
+    """The external-data files the pack's graph ``graph_name`` reads; PackError unless each one is
+    listed in pack.json and resolves inside the pack (ONNX Runtime resolves them from the graph's folder)."""
+    pack_dir = Path(pack_dir)
+    graph = pack_member(pack_dir, graph_name)
+    folder = PurePosixPath(graph_name).parent
+    paths: dict[str, Path] = {}
+    for tensor, location in external_data_locations(graph):
+        where = f"{graph}: tensor {_show(tensor)} keeps its data in {_show(location)}"
+        if check_member_name(location, "file") is not None or PureWindowsPath(location).drive:
+            raise PackError(f"{where}, outside the model pack; refusing it")
+        name = str(folder / location) if str(folder) != "." else location
+        if name not in manifest.files:
+            raise PackError(f"{where}, which pack.json does not list (no sha256 to check it against); refusing it")
+        if name not in paths:
+            try:
+                paths[name] = pack_member(pack_dir, name)
+            except PackError:
+                raise PackError(f"{where}, which resolves outside the model pack; refusing it") from None
+    return list(paths.values())
 
 
 # --------------------------------------------------------------------------- install record

@@ -17,12 +17,13 @@ from __future__ import annotations
 import html
 import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import ftfy
 import numpy as np
 
-from .errors import PackError, one_line
+from .errors import PackError, PixfindError, one_line
 from .pack import CLEAN_MODES, TextSettings
 
 CLIP_START = "<start_of_text>"
@@ -66,8 +67,21 @@ def clean_text(text: str, mode: str) -> str:
     raise ValueError(f"unknown text clean mode {mode!r} (expected one of {', '.join(CLEAN_MODES)})")
 
 
+@dataclass
+class Tokens:
+    """Token ids [N, context_length] (int64, padded on the right) and each row's count of real tokens."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+
+
 class TextTokenizer:
-    """Cleans and tokenises texts into int64 ids [N, context_length], as open_clip's tokenizer does."""
+    """Cleans and tokenises texts into int64 ids [N, context_length], as open_clip's tokenizer does.
+
+    With ``settings.language`` (NLLB-CLIP) the first token is the text's language: open_clip's
+    ``HFTokenizer.set_language`` makes the NLLB tokenizer write ``<lang_code> text </s>``, and
+    ``tokenizer.json`` writes the default language there, so that token is replaced per text.
+    """
 
     def __init__(self, tokenizer_json: Path, settings: TextSettings):
         from tokenizers import Tokenizer
@@ -119,6 +133,17 @@ class TextTokenizer:
         except Exception as e:  # noqa: BLE001 - tokenizers raises bare Exceptions for settings it cannot apply
             raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({one_line(e)})") from None
         self._tokenizer = tokenizer
+        if padding.get("direction", "right") != "right" and (settings.sequence == "trim" or settings.language):
+            raise PackError(f"{path}: pads on the left, so texts cannot be trimmed or given a language token")
+        self._language_ids: dict[str, int] = {}
+        if settings.language:
+            default = settings.language["default"]
+            first = tokenizer.encode("", add_special_tokens=True).ids[:1]
+            if first != [self._token_id(default)]:
+                raise PackError(
+                    f"{path}: does not start texts with the language token {default!r} that pack.json's text "
+                    "language says; not an NLLB-style tokenizer"
+                )
 
         if self._clip_bpe:
             from tokenizers import pre_tokenizers
@@ -136,21 +161,52 @@ class TextTokenizer:
     def clean(self, text: str) -> str:
         return clean_text(text, self.settings.clean)
 
-    def encode(self, texts: Sequence[str] | str) -> np.ndarray:
+    def _token_id(self, token: str) -> int | None:
+        tid = self._tokenizer.token_to_id(token)
+        return None if tid is None else int(tid)
+
+    def check_language(self, code: str) -> str:
+        """``code`` (FLORES-200) when this tokenizer has its language token; else a one-line error."""
+        if code not in self._language_ids:
+            tid = self._token_id(code)
+            if tid is None:
+                raise PixfindError(f"language {code!r} is not one this model knows (no {code} token in {self.path.name})")
+            self._language_ids[code] = tid
+        return code
+
+    def known_language(self, code: str, default: str) -> str:
+        """``code`` when this tokenizer knows it, else ``default`` (for detected languages)."""
+        try:
+            return self.check_language(code)
+        except PixfindError:
+            return default
+
+    def encode(self, texts: Sequence[str] | str, language: str | Sequence[str] | None = None) -> np.ndarray:
         """Token ids, int64 [len(texts), context_length]."""
+        return self.tokenize(texts, language).ids
+
+    def tokenize(self, texts: Sequence[str] | str, language: str | Sequence[str] | None = None) -> Tokens:
+        """Token ids, int64 [len(texts), context_length], and how many of each row's ids are real tokens.
+
+        ``language``: a FLORES-200 code, or one per text, for a tokenizer with a language token;
+        None keeps the default language. Ignored by other tokenizers.
+        """
         if isinstance(texts, str):
             texts = [texts]
         length = self.context_length
         if len(texts) == 0:
-            return np.zeros((0, length), dtype=np.int64)
+            return Tokens(np.zeros((0, length), dtype=np.int64), np.zeros(0, dtype=np.int64))
         cleaned = [self.clean(t) for t in texts]
         out = np.full((len(cleaned), length), self.settings.pad_id, dtype=np.int64)
+        lengths = np.zeros(len(cleaned), dtype=np.int64)
         fast_rows = list(range(len(cleaned)))
         if self._clip_bpe:
             fast_rows = []
             for i, text in enumerate(cleaned):
                 if any(s in text for s in self._specials):
-                    out[i] = self._encode_clip_with_literal_specials(text)
+                    ids = self._encode_clip_with_literal_specials(text)
+                    lengths[i] = len(ids)
+                    out[i, : len(ids)] = ids
                 else:
                     fast_rows.append(i)
         if fast_rows:
@@ -160,7 +216,14 @@ class TextTokenizer:
                 if len(ids) != length:  # cannot happen with the settings above; never feed a wrong shape
                     raise PackError(f"{self.path}: tokenizer produced {len(ids)} ids instead of {length}")
                 out[i] = ids
-        return out
+                lengths[i] = sum(enc.attention_mask)
+        if self.settings.language:
+            codes = [language] * len(texts) if language is None or isinstance(language, str) else list(language)
+            if len(codes) != len(texts):
+                raise ValueError(f"{len(codes)} languages for {len(texts)} texts")
+            default = self.settings.language["default"]
+            out[:, 0] = [self._language_ids[self.check_language(code or default)] for code in codes]
+        return Tokens(out, lengths)
 
     def _encode_clip_with_literal_specials(self, text: str) -> list[int]:
         """open_clip SimpleTokenizer semantics for a text that contains a special token's string.
@@ -184,4 +247,4 @@ class TextTokenizer:
         if len(ids) > length:
             ids = ids[:length]
             ids[-1] = self._eot
-        return ids + [self.settings.pad_id] * (length - len(ids))
+        return ids

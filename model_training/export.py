@@ -40,8 +40,12 @@ def export_pack(
     name: str | None = None,
     source_extra: dict | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    calibrate: bool = True,
 ) -> tuple[PackManifest, Verification]:
     """Export, write and verify a pack (see :class:`~model_training.pack_builder.PackBuilder`).
+
+    ``calibrate``: measure the pack's score thresholds on the sample photos (False leaves that to
+    install time, as for a pack made before calibration).
 
     ``out_dir`` must not exist yet: a failed export, or one that fails verification, leaves nothing behind.
     """
@@ -59,12 +63,13 @@ def export_pack(
 
     with pack:
         log("exporting the image and text towers to ONNX")
-        visual, textual = export_towers(model, image.size, tokenizer.context_length, pack.dir)
+        visual, textual, sequence = export_towers(model, image.size, tokenizer.context_length, pack.dir)
         if precision != "fp32":
             log(f"converting to {precision}")
             convert_precision(visual, precision)
             convert_precision(textual, precision)
         text = write_tokenizer(tokenizer, pack.dir)
+        text.sequence = sequence
         source = {
             "architecture": loaded.arch,
             "pretrained": pretrained,
@@ -92,13 +97,19 @@ def export_pack(
         )
         log("verifying the pack against open_clip")
         result = verify_pack(pack.open(manifest), model, preprocess, tokenizer, precision)
+        if not result.passed and text.sequence == "trim":
+            # "trim" is written only when verified: the same graph padded to the context is the fixed form.
+            log(f"texts cut to their length differ from open_clip (worst cosine {result.textual_min_cosine:.6f}); "
+                "padding them to the context length instead")
+            text.sequence = "fixed"
+            result = verify_pack(pack.open(manifest), model, preprocess, tokenizer, precision)
         if not result.passed:
             raise PixfindError(
                 f"pack verification failed: worst cosine to open_clip is {result.visual_min_cosine:.6f} (image) / "
                 f"{result.textual_min_cosine:.6f} (text), below {result.bound} for {precision}"
             )
         manifest.verification = result.as_dict()
-        pack.finish(manifest)
+        pack.finish(manifest, calibrate=calibrate)
     return manifest, result
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
 import torch
+import torch.nn.functional as F
 
 from desktop_app.errors import PixfindError
+from desktop_app.pack import GRAPH_CONTEXT_LENGTH_KEY
 
 OPSET = 17
 VISUAL_INPUT = "pixel_values"
@@ -35,11 +38,155 @@ class _TextualTower(torch.nn.Module):
         return self.model.encode_text(ids, normalize=True)
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, input_name: str, path: Path, weight_bytes: int | None = None) -> None:
+# Text pooling that reads a position at or before the end-of-text token; with attention that cannot
+# see later positions (causal) or padding (a pad mask), the positions after the last real token then
+# change nothing, and a batch can be cut to its longest text ("sequence": "trim" in pack.json).
+_TRIMMABLE_POOLS = ("argmax", "eos", "first")
+
+
+class _TrimmedClipText(torch.nn.Module):
+    """open_clip ``CLIP.encode_text`` for ids of any length up to the context: the positional
+    embedding and the causal mask are cut to the input's length (open_clip uses them whole)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        from open_clip.transformer import text_global_pool
+
+        m = self.model
+        length = ids.shape[1]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(ids).to(cast) + m.positional_embedding[:length].to(cast)
+        x = m.transformer(x, attn_mask=m.attn_mask[:length, :length])
+        x = m.ln_final(x)
+        x = text_global_pool(x, ids, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
+        return F.normalize(_project(x, m.text_projection), dim=-1)
+
+
+class _TrimmedTextTransformer(torch.nn.Module):
+    """open_clip ``TextTransformer`` (CustomTextCLIP's text tower) with its causal mask cut to the input's length."""
+
+    def __init__(self, text: torch.nn.Module):
+        super().__init__()
+        self.text = text
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        from open_clip.transformer import text_global_pool
+
+        t = self.text
+        length = ids.shape[1]
+        cast = t.transformer.get_cast_dtype()
+        x = t.token_embedding(ids).to(cast)
+        mask = t.attn_mask[:length, :length] if t.attn_mask is not None else None
+        if t.use_pad_mask:
+            pad = t._build_additive_mask(ids, length, x.dtype)
+            mask = pad if mask is None else mask.unsqueeze(0) + pad
+        x = x + t.positional_embedding[:length].to(cast)
+        x = t.transformer(x, attn_mask=mask)
+        x = t.ln_final(x)
+        x = text_global_pool(x, ids, pool_type=t.pool_type, eos_token_id=getattr(t, "eos_id", None))
+        return F.normalize(_project(x, t.text_projection), dim=-1)
+
+
+class _ShapeFreeAttention(torch.nn.Module):
+    """Batch-first self-attention computed with the weights of an ``nn.MultiheadAttention``, written
+    with reshapes that infer the token axis: traced through torch's own attention, the exported
+    graph keeps the example's token count as a constant and fails on any other length."""
+
+    def __init__(self, mha: torch.nn.MultiheadAttention):
+        super().__init__()
+        self.mha = mha
+
+    def forward(self, query, key=None, value=None, need_weights=False, attn_mask=None, **_unused):
+        m = self.mha
+        heads, width = m.num_heads, m.embed_dim
+        head = width // heads
+        batch = query.shape[0]
+        q, k, v = F.linear(query, m.in_proj_weight, m.in_proj_bias).reshape(batch, -1, 3, heads, head).permute(2, 0, 3, 1, 4)
+        scores = (q * head**-0.5) @ k.transpose(-2, -1)
+        if attn_mask is not None:
+            if attn_mask.dim() == 3:  # [batch * heads, L, L], as nn.MultiheadAttention takes it
+                attn_mask = attn_mask.reshape(batch, heads, attn_mask.shape[-2], attn_mask.shape[-1])
+            scores = scores + attn_mask
+        out = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, -1, width)
+        return F.linear(out, m.out_proj.weight, m.out_proj.bias), None
+
+
+@contextmanager
+def _shape_free_attention(transformer: torch.nn.Module):
+    """Swap each block's attention of an open_clip Transformer for :class:`_ShapeFreeAttention` while exporting."""
+    blocks = [b for b in transformer.resblocks if isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention)]
+    for block in blocks:
+        block.attn = _ShapeFreeAttention(block.attn)
+    try:
+        yield
+    finally:
+        for block in blocks:
+            block.attn = block.attn.mha
+
+
+def _attention_is_plain(transformer: torch.nn.Module) -> bool:
+    """Whether every block's attention is batch-first self-attention :class:`_ShapeFreeAttention` computes."""
+    for block in getattr(transformer, "resblocks", ()):
+        attn = getattr(block, "attn", None)
+        if not isinstance(attn, torch.nn.MultiheadAttention):
+            return False
+        if not attn.batch_first or not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn:
+            return False
+    return bool(getattr(transformer, "resblocks", ()))
+
+
+def _project(x: torch.Tensor, projection) -> torch.Tensor:
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
+def trimmable_text_tower(model: torch.nn.Module) -> torch.nn.Module | None:
+    """A text tower whose output for a row ignores every position after its end-of-text token, for
+    ids cut to any length; None when the architecture does not allow it.
+
+    CLIP (causal attention, pooled at the end-of-text token) does. SigLIP in open_clip does not:
+    its attention is bidirectional without a pad mask and it pools the last position, which is
+    padding, so every pad token changes the embedding and no shorter input gives the same result.
+    Hugging Face text towers (XLM-R, NLLB) are exported fixed.
+    """
+    from open_clip.model import CLIP
+    from open_clip.transformer import TextTransformer
+
+    if isinstance(model, CLIP):
+        if (
+            getattr(model, "attn_mask", None) is not None
+            and model.text_pool_type in _TRIMMABLE_POOLS
+            and _attention_is_plain(model.transformer)
+        ):
+            return _TrimmedClipText(model)
+        return None
+    text = getattr(model, "text", None)
+    if isinstance(text, TextTransformer) and text.cls_emb is None and text.pool_type in _TRIMMABLE_POOLS:
+        if (text.attn_mask is not None or text.use_pad_mask) and _attention_is_plain(text.transformer):
+            return _TrimmedTextTransformer(text)
+    return None
+
+
+def export_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    input_name: str,
+    path: Path,
+    weight_bytes: int | None = None,
+    *,
+    context_length: int | None = None,
+) -> None:
     """One tower, batch axis dynamic, as the pack interface wants it (``input_name`` -> ``embedding``).
 
     ``weight_bytes``: the weights the graph will hold, when ``module`` carries more than it uses.
+    ``context_length``: a text tower whose token axis is dynamic too, taking up to that many tokens
+    (recorded in the graph's metadata, where the app checks it against pack.json).
     """
+    dynamic_sequence = context_length is not None
     if weight_bytes is None:
         weight_bytes = _bytes(module.parameters())
     if weight_bytes >= _PROTOBUF_LIMIT:
@@ -56,10 +203,14 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, input_name: str,
             dynamo=False,
             input_names=[input_name],
             output_names=[OUTPUT],
-            dynamic_axes={input_name: {0: "batch"}, OUTPUT: {0: "batch"}},
+            dynamic_axes={input_name: {0: "batch", 1: "sequence"} if dynamic_sequence else {0: "batch"}, OUTPUT: {0: "batch"}},
             opset_version=OPSET,
             do_constant_folding=True,
         )
+    if dynamic_sequence:
+        model = onnx.load(str(path))
+        onnx.helper.set_model_props(model, {GRAPH_CONTEXT_LENGTH_KEY: str(int(context_length))})
+        onnx.save(model, str(path))
     onnx.checker.check_model(str(path))
 
 
@@ -67,19 +218,34 @@ def _bytes(params) -> int:
     return sum(p.numel() * p.element_size() for p in params)
 
 
-def export_towers(model: torch.nn.Module, image_size: tuple[int, int], context_length: int, out_dir: Path) -> tuple[Path, Path]:
-    """Write fp32 visual.onnx and textual.onnx with a dynamic batch axis."""
+def export_towers(
+    model: torch.nn.Module, image_size: tuple[int, int], context_length: int, out_dir: Path
+) -> tuple[Path, Path, str]:
+    """Write fp32 visual.onnx and textual.onnx with a dynamic batch axis.
+
+    Returns their paths and the text tower's sequence mode: "trim" when its token axis is dynamic
+    too (see :func:`trimmable_text_tower`; the pack's verification must confirm it), else "fixed".
+    """
     out_dir = Path(out_dir)
     model = model.float().eval()
     visual, textual = out_dir / "visual.onnx", out_dir / "textual.onnx"
     visual_bytes = _bytes(model.visual.parameters())
     export_onnx(_VisualTower(model), torch.randn(2, 3, *image_size), VISUAL_INPUT, visual, visual_bytes)
+    trimmed = trimmable_text_tower(model)
     # Example ids must carry the end-of-text token as the row maximum, as real tokenised text does,
-    # because open_clip pools at argmax(ids) for its default (argmax) text pooling.
-    ids = torch.zeros(2, context_length, dtype=torch.long)
+    # because open_clip pools at argmax(ids) for its default (argmax) text pooling. A trimmed tower
+    # is traced on a shorter length than the context, so a length baked into the graph by mistake
+    # fails the verification at full length.
+    length = min(context_length, 8) if trimmed is not None else context_length
+    ids = torch.zeros(2, length, dtype=torch.long)
     ids[:, 0], ids[:, 1], ids[:, 2] = 1, 2, 3
-    export_onnx(_TextualTower(model), ids, TEXTUAL_INPUT, textual, _bytes(model.parameters()) - visual_bytes)
-    return visual, textual
+    text_bytes = _bytes(model.parameters()) - visual_bytes
+    if trimmed is None:
+        export_onnx(_TextualTower(model), ids, TEXTUAL_INPUT, textual, text_bytes)
+    else:
+        with _shape_free_attention(trimmed.model.transformer if isinstance(trimmed, _TrimmedClipText) else trimmed.text.transformer):
+            export_onnx(trimmed, ids, TEXTUAL_INPUT, textual, text_bytes, context_length=context_length)
+    return visual, textual, "fixed" if trimmed is None else "trim"
 
 
 def convert_precision(path: Path, precision: str) -> None:

@@ -83,13 +83,16 @@ def verify_pack(encoder: Encoder, model: torch.nn.Module, preprocess, tokenizer,
         ref_img = model.encode_image(torch.stack([preprocess(im) for im in images]), normalize=True).numpy()
         ref_txt = model.encode_text(tokenizer(CAPTIONS), normalize=True).numpy()
     got_img = encoder.encode_images(images)
+    # In one batch (captions of every length padded together) and one by one (each cut to its own
+    # length when the pack trims), as the app encodes an index's captions and a typed query.
     got_txt = encoder.encode_texts(CAPTIONS)
-    for kind, got in (("visual", got_img), ("textual", got_txt)):
+    got_single = np.concatenate([encoder.encode_texts([caption]) for caption in CAPTIONS])
+    for kind, got in (("visual", got_img), ("textual", got_txt), ("textual", got_single)):
         if not np.isfinite(got).all():
             raise PixfindError(f"{encoder.pack_dir}: the {kind} tower produces NaN or infinite values")
     return Verification(
         visual_min_cosine=min_cosine(ref_img, got_img),
-        textual_min_cosine=min_cosine(ref_txt, got_txt),
+        textual_min_cosine=min(min_cosine(ref_txt, got_txt), min_cosine(ref_txt, got_single)),
         bound=MIN_COSINE[precision],
         images=len(images),
         captions=len(CAPTIONS),

@@ -1,0 +1,11 @@
+"""Where model packs come from besides a local pack: the Hugging Face Hub, a pack URL, and
+layouts other tools use (Immich's CLIP repositories), turned into a pack folder ready for
+:func:`desktop_app.model_store.install`.
+
+- :mod:`.hub` fetches files of ``hf:ORG/REPO[@REVISION]`` through ``huggingface_hub`` and checks them;
+- :mod:`.detect` tells the layouts apart and prepares a pack folder from any of them;
+- :mod:`.immich` converts Immich's layout; :mod:`.onnx_graph` reads and adjusts ONNX files
+  without the ``onnx`` package; :mod:`.web` fetches a pack published as a zip or a folder URL.
+
+Nothing here imports torch: a plain install pulls and uses every model these sources serve.
+"""

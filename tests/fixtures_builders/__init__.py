@@ -1,0 +1,1 @@
+"""Builders of model repositories for tests (never imported by the app)."""
