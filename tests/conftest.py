@@ -28,6 +28,9 @@ def pixfind_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own data and cache directories; nothing touches the real home."""
     home = tmp_path / "pixfind-home"
     monkeypatch.setenv("PIXFIND_HOME", str(home))
+    # `pixfind index` reads the text in new libraries' photos unless told --no-ocr, which this sets
+    # for every index run (seconds a photo on a small machine); the tests of OCR pass --ocr.
+    monkeypatch.setenv("PIXFIND_OCR", "off")
     return home
 
 

@@ -22,6 +22,7 @@ from ..services.records import SearchRequest, describe_report
 from ._common import ctrl_c_cancels, library_option, model_option, printable
 
 INDEX_BATCH_SIZE = 8  # see index_command
+MATCHED_LINES = 3  # lines of a photo's text shown under a result that matched quoted words
 FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
 
@@ -61,17 +62,39 @@ def report_json(report) -> dict:
         "index_error": report.index_error,
         "seconds": round(report.seconds, 3),
         "timings": {k: round(v, 3) for k, v in report.timings.items()},
+        "ocr": ocr_json(report.ocr),
+    }
+
+
+def ocr_json(report) -> dict | None:
+    """The OCR pass's report; None when it did not run (indexing was interrupted)."""
+    if report is None:
+        return None
+    return {
+        "enabled": not report.disabled,
+        "total": report.total,
+        "read": report.read,
+        "lines": report.lines,
+        "failed": [{"path": json_path(p), "reason": r} for p, r in report.failed],
+        "interrupted": report.interrupted,
+        "error": report.error,
+        "seconds": round(report.seconds, 3),
     }
 
 
 def finish(report, as_json: bool) -> None:
+    ocr = report.ocr
     if as_json:
         click.echo(json.dumps(report_json(report)))
     else:
         for folder in report.missing_folders:
             click.echo(f"pixfind: warning: {printable(folder)}: folder not found, its photos are kept", err=True)
         click.echo(describe_report(report))
-    if report.interrupted:
+        for path, reason in ocr.failed if ocr is not None else ():
+            click.echo(f"pixfind: warning: {printable(path)}: text not read ({printable(reason)})", err=True)
+    if ocr is not None and ocr.error:  # the photos are indexed and searchable: a warning, not a failure
+        click.echo(f"pixfind: warning: {printable(ocr.error)}", err=True)
+    if report.interrupted or (ocr is not None and ocr.interrupted):
         click.echo("pixfind: interrupted; run `pixfind index` again to resume", err=True)
         raise SystemExit(130)
     if report.index_error:
@@ -89,13 +112,36 @@ def finish(report, as_json: bool) -> None:
     help="Photos encoded per model call.",
 )  # fmt: skip
 @click.option("--workers", default=None, type=click.IntRange(1, 256), help="Decoding threads (default: CPU count).")
+@click.option(
+    "--ocr/--no-ocr", "ocr", default=None, envvar="PIXFIND_OCR", show_envvar=True,
+    help="Read the text in the photos, to find them by the words in them (kept for the library; on for new libraries).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def index_command(folders, library_dir, model_name, batch_size, workers, as_json):
-    """Add FOLDERS to the library and index their photos; with no FOLDERS, refresh the whole library."""
+def index_command(folders, library_dir, model_name, batch_size, workers, ocr, as_json):
+    """Add FOLDERS to the library and index their photos; with no FOLDERS, refresh the whole library.
+
+    Then the text in the photos is read (a second pass: search works meanwhile; stopped, it
+    resumes where it stopped), unless the library has it switched off with --no-ocr."""
+    from contextlib import ExitStack
+
     from ..progress import progress_bar
 
-    with open_service(library_dir, model_name) as service, ctrl_c_cancels() as cancel, progress_bar("indexing") as progress:
-        report = service.index(list(folders) or None, progress=progress, cancel=cancel, batch_size=batch_size, workers=workers)
+    with open_service(library_dir, model_name) as service, ctrl_c_cancels() as cancel, ExitStack() as bars:
+        if ocr is not None:
+            service.set_ocr_enabled(ocr)
+        progress = bars.enter_context(progress_bar("indexing"))
+        text_bar = None
+
+        def reading_text(done: int, total: int) -> None:
+            nonlocal text_bar
+            if text_bar is None:  # the indexing bar ends where reading the text begins
+                bars.close()
+                text_bar = bars.enter_context(progress_bar("Reading text"))
+            text_bar(done, total)
+
+        report = service.index(
+            list(folders) or None, progress=progress, cancel=cancel, batch_size=batch_size, workers=workers, ocr_progress=reading_text
+        )
     finish(report, as_json)
 
 
@@ -124,15 +170,24 @@ def _utc(seconds: float | None) -> str:
 @click.option("--all", "show_all", is_flag=True, help="Also show the weaker matches below the model's good-match cut-off.")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True)
+@click.option("--lang", "language", metavar="CODE", help="The query's language for multilingual models (de, fr, zh-Hant, deu_Latn...); default: detected, else your locale.")
 @click.option("--json", "as_json", is_flag=True)
 @library_option
 @model_option
-def search_command(query, images, add, subtract, folder, after, before, camera, has_gps, place, min_score, show_all, sort, limit, as_json, library_dir, model_name):
-    """Find photos matching QUERY: text, image paths, `+`/`-` terms, `2:term` weights, "beach not people"."""
+def search_command(query, images, add, subtract, folder, after, before, camera, has_gps, place, min_score, show_all, sort, limit, language, as_json, library_dir, model_name):
+    """Find photos matching QUERY: text, image paths, `+`/`-` terms, `2:term` weights, "beach not people".
+
+    Words in quotes (or after text:) are looked for in the text read in the photos:
+    'receipt "hornbach"' is the photos that say hornbach, the most receipt-like first."""
     from ..library.query import parse
     from ..library.search import Filters
 
-    parse(query, images, add, subtract)  # a malformed query is refused before the model loads
+    terms = parse(query, images, add, subtract)  # a malformed query is refused before the model loads
+    if language:
+        from ..language import to_flores200
+
+        to_flores200(language)  # a mistyped code is refused whatever the model
+    in_text = any(t.kind == "written" for t in terms)
     request = SearchRequest(
         text=query or "",
         images=list(images),
@@ -142,9 +197,11 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
         min_score=min_score,
         sort=sort,
         limit=limit,
+        language=language or None,
     )
     with open_service(library_dir, model_name) as service:
         result = service.search(request)
+        text_unread = in_text and not result.items and not service.ocr_enabled()
     shown = result.items if show_all else result.items[: result.good]
     if as_json:
         rows = [
@@ -152,10 +209,17 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
              "good": rank <= result.good}
             for rank, it in enumerate(shown, 1)
         ]  # fmt: skip
+        for row, it in zip(rows, shown):
+            if it.text_matches:
+                row["text"] = [
+                    {"line": m.text, "words": [list(span) for span in m.spans], "box": _corners(m.box),
+                     "word_boxes": [_corners(box) for box in m.word_boxes]}
+                    for m in it.text_matches
+                ]  # fmt: skip
         click.echo(json.dumps(rows))
         return
     if not result.items:
-        click.echo("no matching photos")
+        click.echo("no matching photos" + (" (this library does not read the text in photos: `pixfind index --ocr` turns it on)" if text_unread else ""))
         return
     if result.good == 0:
         click.echo(f"no good match for this query; {_weaker(result.weaker)}" + ("" if show_all else " (--all shows them)"))
@@ -166,8 +230,14 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
         if rank == result.good + 1:
             click.echo(f"— {_weaker(result.weaker)} —")
         click.echo(f"{rank:>4}  {it.score:.3f}  {_utc(it.date):<19}  {printable(it.path)}")
+        for m in it.text_matches[:MATCHED_LINES]:
+            click.echo(f"{'':>4}  {'':<5}  {'':<19}  “{printable(m.text)}”")
     if not show_all and result.weaker:
         click.echo(f"({_weaker(result.weaker)} below the cut-off {result.cutoff:.3f}; --all shows them)", err=True)
+
+
+def _corners(box) -> list[list[float]]:
+    return [[round(x, 4), round(y, 4)] for x, y in box]
 
 
 def _weaker(n: int) -> str:
@@ -224,6 +294,7 @@ def _status_json(st, errors: bool) -> dict:
         "models": st.models,
         "active_model": active,
         "skipped": len(st.skipped),
+        "ocr": None if st.text_read is None else {"read": st.text_read[0], "photos": st.text_read[1]},
     }
     if errors:
         data["errors"] = [{"path": json_path(s.path), "reason": s.reason} for s in st.skipped]
@@ -256,6 +327,10 @@ def status_command(errors, as_json, library_dir, model_name):
     for key, n in st.models.items():
         if st.active is None or key != st.active.key:
             click.echo(f"other model {key}: {n} photos encoded")
+    if st.text_read is None:
+        click.echo("text in photos: not read (OCR is off; `pixfind index --ocr` turns it on)")
+    else:
+        click.echo(f"text in photos: read in {st.text_read[0]:,} of {st.text_read[1]:,} photos")
     click.echo(f"skipped files: {len(st.skipped)}" + ("" if errors or not st.skipped else " (list them with --errors)"))
     if errors:
         for s in st.skipped:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
-from PySide6.QtCore import QRectF, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
+    QColor,
     QDesktopServices,
     QGuiApplication,
     QImage,
     QImageReader,
     QKeySequence,
     QPainter,
+    QPen,
     QPixmap,
+    QPolygonF,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QGraphicsPixmapItem,
+    QGraphicsPolygonItem,
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
@@ -149,6 +153,7 @@ class ImageView(QGraphicsView):
         self.full_size = QSize()
         self.fitting = True
         self.zoom = 1.0
+        self.marks: list[QGraphicsPolygonItem] = []  # the words the query found in the photo's text
 
     # ------------------------------------------------------------------ content
 
@@ -164,8 +169,27 @@ class ImageView(QGraphicsView):
         """A new photo (or none): shown to fit."""
         self._image = image
         self.full_size = full_size if full_size is not None and full_size.isValid() else image.size()
+        self.set_marks([])
         self._show(image)
         self.fit()
+
+    def set_marks(self, boxes) -> None:
+        """Outline these boxes (four corners, fractions of the photo's width and height) over the photo."""
+        for mark in self.marks:
+            self.scene().removeItem(mark)
+        self.marks = []
+        w, h = self.full_size.width(), self.full_size.height()
+        if not w or not h:
+            return
+        pen = QPen(QColor(255, 196, 0), 2)
+        pen.setCosmetic(True)  # two screen pixels at any zoom
+        for box in boxes:
+            mark = QGraphicsPolygonItem(QPolygonF([QPointF(x * w, y * h) for x, y in box]))
+            mark.setPen(pen)
+            mark.setBrush(QColor(255, 214, 0, 70))
+            mark.setZValue(1)
+            self.scene().addItem(mark)
+            self.marks.append(mark)
 
     def replace_image(self, image: QImage) -> None:
         """More pixels of the photo shown: the zoom and the part shown stay."""
@@ -271,6 +295,7 @@ class DetailDialog(tasks.TaskOwner, QDialog):
         super().__init__(parent)
         self.preview_only = preview_only
         self.item: PhotoItem | None = None
+        self.text_of = None  # photo id -> the text read in it (the library service's photo_text), set by the owner
         self._generation = 0
         self._detail_requested = False
         self.setWindowTitle("Preview" if preview_only else "Photo")
@@ -331,12 +356,19 @@ class DetailDialog(tasks.TaskOwner, QDialog):
                 ("Find similar", "Search for photos like this one (Ctrl+Shift+F)", self._similar),
                 ("Copy path", "Copy the file's path", self.copy_path),
                 ("Copy image", "Copy the picture to the clipboard", self.copy_image),
+                ("Copy text", "Copy the text read in the photo", self.copy_text),
             ]
+            self.buttons = {}
             for text, tip, slot in buttons:
                 b = QPushButton(text)
                 b.setToolTip(tip)
                 b.clicked.connect(slot)
                 col.addWidget(b)
+                self.buttons[text] = b
+            self.copy_note = QLabel()  # what Copy text found
+            self.copy_note.setWordWrap(True)
+            self.copy_note.setEnabled(False)
+            col.addWidget(self.copy_note)
             col.addStretch(1)
             hint = QLabel("← → previous / next · wheel or + − zoom · drag pans · Esc closes")
             hint.setWordWrap(True)
@@ -418,6 +450,8 @@ class DetailDialog(tasks.TaskOwner, QDialog):
 
                 self._run_task(photo_service.place_name, item.gps, done=named, failed=lambda _: None)
         self._detail_requested = False
+        if not self.preview_only:
+            self.copy_note.setText("")
         self.image.set_image(QImage())
         self.image.setText("Loading…")
         full = QSize(item.width or 0, item.height or 0)
@@ -429,6 +463,8 @@ class DetailDialog(tasks.TaskOwner, QDialog):
                 return
             self.image.setText("" if not image.isNull() else "This file cannot be shown")
             self.image.set_image(image, _full_size(full, image))
+            if not image.isNull():
+                self.image.set_marks([box for m in item.text_matches for box in m.word_boxes])
 
         self._run_task(load_preview, item.path, longest, done=shown, failed=lambda msg: self.image.setText(msg))
 
@@ -461,6 +497,20 @@ class DetailDialog(tasks.TaskOwner, QDialog):
     def copy_image(self) -> None:
         if self.item:
             self._run_task(load_preview, self.item.path, 4096, done=put_image_on_clipboard)
+
+    def copy_text(self) -> None:
+        if self.item is None or self.text_of is None:
+            return
+        gen = self._generation
+
+        def copied(text: str) -> None:
+            if text:
+                QGuiApplication.clipboard().setText(text)
+            if gen == self._generation and not self.preview_only:
+                lines = text.count("\n") + 1 if text else 0
+                self.copy_note.setText(f"Copied {lines} line{'s' if lines != 1 else ''} of text" if text else "No text was read in this photo")
+
+        self._run_task(self.text_of, self.item.id, done=copied, failed=lambda msg: self.copy_note.setText(msg))
 
     def _similar(self) -> None:
         if self.item:

@@ -1,8 +1,10 @@
 """Background indexing for the window: progress, photos/s, time left, pause, cancel, watching.
 
 The run itself is the library service's ``index`` (the same as ``pixfind index``) on its own
-thread. Pausing holds the indexer in its progress callback, between two photos; cancelling
-sets its cancel event, and what was encoded so far is kept (the next run resumes).
+thread: the photos are encoded, then (with OCR on) their text is read, a second phase with
+progress of its own. Pausing holds either phase in its progress callback, between two
+photos; cancelling sets its cancel event, and what was done so far is kept (the next run
+resumes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class IndexProgress:
     rate: float  # photos per second over the last seconds
     eta: float | None  # seconds left
     paused: bool
+    phase: str = "photos"  # "photos": encoding them; "text": reading the text in them
 
 
 class IndexController(QObject):
@@ -103,7 +106,13 @@ class IndexController(QObject):
 
     # ------------------------------------------------------------------ the run (indexing thread)
 
-    def _progress(self, done: int, total: int) -> None:
+    def _text_progress(self, done: int, total: int) -> None:
+        self._progress(done, total, "text")
+
+    def _progress(self, done: int, total: int, phase: str = "photos") -> None:
+        if self.last_progress is not None and self.last_progress.phase != phase:
+            self._samples.clear()  # a new phase: its own rate
+            self._last_emit = 0.0
         now = time.monotonic()
         self._samples.append((now, done))
         while not self._resume.is_set() and not self._cancel.is_set():
@@ -118,7 +127,7 @@ class IndexController(QObject):
             (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]
             rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
         eta = (total - done) / rate if rate > 0 else None
-        progress = IndexProgress(done, total, rate, eta, self.paused)
+        progress = IndexProgress(done, total, rate, eta, self.paused, phase)
         self.last_progress = progress
         try:
             self.progressed.emit(progress)
@@ -134,6 +143,7 @@ class IndexController(QObject):
                 cancel=self._cancel,
                 workers=max(1, (os.cpu_count() or 2) - 1),
                 save_every=30.0,
+                ocr_progress=self._text_progress,
             )
             error = report.index_error or ""
         except PixfindError as e:

@@ -7,6 +7,7 @@ import os
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -45,6 +46,7 @@ class LibraryPanel(QWidget):
     cancel = Signal()
     folder_chosen = Signal(str)  # filter the results to this folder ("" for all)
     folder_dropped = Signal(str)
+    ocr_toggled = Signal(bool)  # the user switched reading the text in photos on or off
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -82,6 +84,13 @@ class LibraryPanel(QWidget):
         row.addWidget(self.reindex_button)
         row.addWidget(self.remove_button)
         col.addLayout(row)
+        self.ocr_box = QCheckBox("Read text in photos (OCR)")
+        self.ocr_box.setToolTip(
+            'Find photos by the words in them: search for "quoted words".\n'
+            "The text is read after indexing, on this computer; it takes a while for a large library."
+        )
+        self.ocr_box.toggled.connect(self.ocr_toggled)
+        col.addWidget(self.ocr_box)
 
         # indexing progress
         self.progress_box = QFrame()
@@ -166,11 +175,20 @@ class LibraryPanel(QWidget):
         text = f"{photos:,} photo{'s' if photos != 1 else ''} in {n_folders} folder{'s' if n_folders != 1 else ''}"
         if photos and embedded < photos:
             text += f" · {embedded:,} searchable"
+        self.set_ocr(overview.text_read is not None)
+        if overview.text_read is not None and photos and overview.text_read[0] < overview.text_read[1]:
+            text += f" · text read in {overview.text_read[0]:,}"
         self.summary.setText(text if overview.folders else "No folders yet. Add one, or drop it here.")
         self.skipped = overview.skipped
         self.update_skipped_count()
         if getattr(self, "errors_dialog", None) is not None:
             self.errors_dialog.set_skipped(self.skipped)
+
+    def set_ocr(self, on: bool) -> None:
+        """Show the library's OCR switch (without sending ocr_toggled)."""
+        self.ocr_box.blockSignals(True)
+        self.ocr_box.setChecked(on)
+        self.ocr_box.blockSignals(False)
 
     def set_running(self, running: bool) -> None:
         self.progress_box.setVisible(running)
@@ -192,7 +210,11 @@ class LibraryPanel(QWidget):
             return
         self.progress.setRange(0, p.total)
         self.progress.setValue(p.done)
-        self.progress_title.setText("Indexing paused" if p.paused else f"Indexing {p.done:,} of {p.total:,} photo{'s' if p.total != 1 else ''}")
+        photos = f"{p.done:,} of {p.total:,} photo{'s' if p.total != 1 else ''}"
+        if p.phase == "text":
+            self.progress_title.setText("Reading text paused" if p.paused else f"Reading text in photos: {photos}")
+        else:
+            self.progress_title.setText("Indexing paused" if p.paused else f"Indexing {photos}")
         if p.paused:
             self.progress_detail.setText("Search works on what is indexed so far.")
         else:

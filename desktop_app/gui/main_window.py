@@ -149,6 +149,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.panel.pause.connect(self.indexer.pause)
         self.panel.cancel.connect(self.indexer.cancel)
         self.panel.folder_chosen.connect(self.bar.choose_folder)
+        self.panel.ocr_toggled.connect(self.set_ocr)
         self.dock = QDockWidget("Library", self)
         self.dock.setObjectName("libraryDock")
         self.dock.setWidget(self.panel)
@@ -268,6 +269,16 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self._run_task(self.service.load_model, name or None, done=self._model_loaded, failed=self._model_missing)
 
     # ------------------------------------------------------------------ the library overview and the page shown
+
+    def set_ocr(self, on: bool) -> None:
+        """Switch reading the text in photos on or off for this library; on, read what is unread now."""
+
+        def saved(_):
+            if on and self.overview is not None and self.overview.folders:
+                self.indexer.index(None)  # unchanged photos cost a stat: this pass reads their text
+            self.refresh_overview()
+
+        self._run_task(self.service.set_ocr_enabled, on, done=saved, failed=self.show_error)
 
     def refresh_overview(self, then_index: bool = False) -> None:
         def done(overview):

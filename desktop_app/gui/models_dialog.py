@@ -1,31 +1,35 @@
-"""The models dialog: installed packs, the active one, import a pack, pull a known model."""
+"""The models dialog: installed packs and the active one, import a pack, and the models that can be
+downloaded (the registry of `pixfind models list --available`, or any hf: reference) with progress and cancel."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from ..errors import Cancelled, PixfindError
 from ..services import models as model_service
+from ..text import printable
 from . import tasks
 from .images import human_size
 from .widgets import heading, muted
@@ -108,11 +112,15 @@ def choose_pack(parent, on_chosen) -> PackFileDialog:
     return dialog
 
 
-def pull_known_model(name: str, cancel: threading.Event, tokenizer: str | None = None, *, progress):
-    """The model service's pull, its progress passed on as one (stage, done, total) value per call."""
-    return model_service.pull(
-        name, tokenizer=tokenizer, cancel=cancel, progress=lambda stage, done, total: progress((stage, done, total))
-    )
+def pull_model(source: str, cancel: threading.Event, tokenizer: str | None = None, *, progress):
+    """The model service's pull, its progress passed on as one (stage, done, total) value per call;
+    None when the user cancelled it (the service then installed nothing)."""
+    try:
+        return model_service.pull(
+            source, tokenizer=tokenizer, cancel=cancel, progress=lambda stage, done, total: progress((stage, done, total))
+        )
+    except Cancelled:
+        return None
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -208,22 +216,72 @@ class StarterInstall(tasks.TaskOwner, QObject):
         self.failed.emit(message)
 
 
+NEEDS_EXPORT = "needs PyTorch: pip install pixfind[export]"
+AVAILABLE_COLUMNS = ["Name", "State", "Download", "Dim", "Languages", "Licence", "Images/s here", "From"]
+
+
+def available_cells(m: model_service.AvailableModel, active: str | None) -> list[str]:
+    """One registry model as a row: the figures `pixfind models list --available` prints."""
+    if m.installed:
+        state = "in use" if m.name == active else "installed"
+    else:
+        state = "needs PyTorch" if m.needs_export_extra else ""
+    return [
+        m.name,
+        state,
+        human_size(m.download_bytes) or "unknown",
+        str(m.dim) if m.dim else "unknown",
+        m.languages or "unknown",
+        m.licence or "unknown",
+        f"{m.images_per_s:.1f}" if m.images_per_s is not None else "",
+        " > ".join(m.sources),
+    ]
+
+
 class ModelsDialog(tasks.TaskOwner, QDialog):
-    """Installed packs, the active one, import a pack, pull a known model."""
+    """Installed packs (use, remove, import) and the models that can be downloaded (with progress and cancel)."""
 
     model_changed = Signal(str)
 
     def __init__(self, active: str | None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Models")
-        self.resize(720, 460)
+        self.resize(960, 540)
         self.active = active
         self.cancel_event: threading.Event | None = None
+        self.pulling: str | None = None  # what is being downloaded, as the user named it
+        self.models: dict[str, model_service.AvailableModel] = {}
         col = QVBoxLayout(self)
         col.setContentsMargins(16, 16, 16, 16)
         col.setSpacing(10)
         col.addWidget(heading("Models"))
         col.addWidget(muted("A model pack turns photos and words into vectors. Photos are indexed once per model."))
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._installed_page(), "Installed")
+        self.tabs.addTab(self._available_page(), "Available to download")
+        col.addWidget(self.tabs, 1)
+        self.pull_progress = QProgressBar()
+        self.pull_progress.hide()
+        self.pull_status = muted()
+        self.pull_status.setObjectName("pullStatus")
+        self.pull_cancel = QPushButton("Cancel download")
+        self.pull_cancel.hide()
+        self.pull_cancel.clicked.connect(self._cancel_pull)
+        col.addWidget(self.pull_progress)
+        col.addWidget(self.pull_status)
+        col.addWidget(self.pull_cancel, 0, Qt.AlignRight)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        col.addWidget(buttons)
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)  # Enter in the hf: field downloads, never presses another button
+        self.refresh()
+        if self.table.topLevelItemCount() == 0:
+            self.tabs.setCurrentIndex(1)  # nothing installed yet: show what can be
+
+    def _installed_page(self) -> QWidget:
+        page = QWidget()
+        col = QVBoxLayout(page)
         self.table = QTreeWidget()
         self.table.setObjectName("models")
         self.table.setHeaderLabels(["", "Name", "Dim", "Precision", "Size", "Source"])
@@ -245,34 +303,45 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         row.addStretch(1)
         row.addWidget(import_button)
         col.addLayout(row)
-        line = QFrame()
-        line.setFrameShape(QFrame.HLine)
-        line.setFrameShadow(QFrame.Sunken)
-        col.addWidget(line)
-        pull_row = QHBoxLayout()
-        pull_row.addWidget(QLabel("Download:"))
-        self.known = QComboBox()
-        for m in model_service.known():
-            self.known.addItem(m.name, m.name)
-            self.known.setItemData(self.known.count() - 1, m.description, Qt.ToolTipRole)
-        pull_row.addWidget(self.known, 1)
+        return page
+
+    def _available_page(self) -> QWidget:
+        page = QWidget()
+        col = QVBoxLayout(page)
+        self.available = QTreeWidget()
+        self.available.setObjectName("available")
+        self.available.setHeaderLabels(AVAILABLE_COLUMNS)
+        self.available.setRootIsDecorated(False)
+        self.available.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.available.itemSelectionChanged.connect(self._available_selected)
+        col.addWidget(self.available, 1)
+        self.available_detail = muted()
+        self.available_detail.setObjectName("availableDetail")
+        col.addWidget(self.available_detail)
+        row = QHBoxLayout()
         self.pull_button = QPushButton("Download")
-        self.pull_button.clicked.connect(lambda: self._start_pull())
-        pull_row.addWidget(self.pull_button)
-        col.addLayout(pull_row)
-        self.pull_progress = QProgressBar()
-        self.pull_progress.hide()
-        self.pull_status = muted()
-        self.pull_cancel = QPushButton("Cancel download")
-        self.pull_cancel.hide()
-        self.pull_cancel.clicked.connect(self._cancel_pull)
-        col.addWidget(self.pull_progress)
-        col.addWidget(self.pull_status)
-        col.addWidget(self.pull_cancel, 0, Qt.AlignRight)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.rejected.connect(self.reject)
-        col.addWidget(buttons)
-        self.refresh()
+        self.pull_button.clicked.connect(lambda: self._download_selected())
+        self.use_available_button = QPushButton("Use this model")
+        self.use_available_button.clicked.connect(lambda: self._use_name(self._available_name()))
+        row.addWidget(self.pull_button)
+        row.addWidget(self.use_available_button)
+        row.addStretch(1)
+        col.addLayout(row)
+        hub_row = QHBoxLayout()
+        hub_row.addWidget(QLabel("Any Hugging Face model:"))
+        self.hub_field = QLineEdit()
+        self.hub_field.setObjectName("hubReference")
+        self.hub_field.setPlaceholderText("hf:ORG/REPO or hf:ORG/REPO@REVISION (a pixfind pack or an Immich CLIP model)")
+        self.hub_field.returnPressed.connect(self._download_hub)
+        self.hub_button = QPushButton("Download")
+        self.hub_button.setObjectName("hubDownload")
+        self.hub_button.clicked.connect(self._download_hub)
+        hub_row.addWidget(self.hub_field, 1)
+        hub_row.addWidget(self.hub_button)
+        col.addLayout(hub_row)
+        return page
+
+    # ------------------------------------------------------------------ the lists
 
     def refresh(self) -> None:
         self.table.clear()
@@ -287,6 +356,51 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         for i in range(5):
             self.table.resizeColumnToContents(i)
         self._selected()
+        self._refresh_available()
+
+    def _refresh_available(self) -> None:
+        chosen = self._available_name()
+        self.models = {m.name: m for m in model_service.available()}
+        self.available.clear()
+        for m in self.models.values():
+            it = QTreeWidgetItem(available_cells(m, self.active))
+            it.setData(0, Qt.UserRole, m.name)
+            tip = m.description + (f". {NEEDS_EXPORT[0].upper()}{NEEDS_EXPORT[1:]}" if m.needs_export_extra else "")
+            for c in range(len(AVAILABLE_COLUMNS)):
+                it.setToolTip(c, tip)
+            self.available.addTopLevelItem(it)
+            if m.name == chosen:
+                self.available.setCurrentItem(it)
+        for i in range(len(AVAILABLE_COLUMNS)):
+            self.available.resizeColumnToContents(i)
+        self._available_selected()
+
+    def available_row(self, name: str) -> QTreeWidgetItem | None:
+        """The row of the registry model ``name`` in the "Available to download" list."""
+        for i in range(self.available.topLevelItemCount()):
+            it = self.available.topLevelItem(i)
+            if it.data(0, Qt.UserRole) == name:
+                return it
+        return None
+
+    def _available_name(self) -> str | None:
+        it = self.available.currentItem()
+        return it.data(0, Qt.UserRole) if it is not None and self.available.selectedItems() else None
+
+    def _available_selected(self) -> None:
+        m = self.models.get(self._available_name() or "")
+        busy = self.pulling is not None
+        self.pull_button.setEnabled(m is not None and not m.installed and not m.needs_export_extra and not busy)
+        self.use_available_button.setEnabled(m is not None and m.installed and m.name != self.active)
+        self.hub_button.setEnabled(not busy)
+        if m is None:
+            self.available_detail.setText("Choose a model to download; packs and Hugging Face models need no PyTorch.")
+        elif m.needs_export_extra:
+            self.available_detail.setText(f"{m.description}. Published as a checkpoint only: {NEEDS_EXPORT}")
+        elif m.sources == ["checkpoint"]:
+            self.available_detail.setText(f"{m.description}. Its checkpoint is converted here with PyTorch (several minutes).")
+        else:
+            self.available_detail.setText(m.description)
 
     def _name(self) -> str | None:
         it = self.table.currentItem()
@@ -297,14 +411,18 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         self.use_button.setEnabled(name is not None and name != self.active)
         self.remove_button.setEnabled(name is not None)
 
+    # ------------------------------------------------------------------ installed packs
+
     def _use(self) -> None:
-        name = self._name()
+        self._use_name(self._name())
+
+    def _use_name(self, name: str | None) -> None:
         if name is None:
             return
         try:
             model_service.use(name)
         except PixfindError as e:
-            QMessageBox.warning(self, "Models", str(e))
+            QMessageBox.warning(self, "Models", printable(str(e)))
             return
         self.active = name
         self.refresh()
@@ -319,7 +437,7 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         try:
             model_service.remove(name)
         except PixfindError as e:
-            QMessageBox.warning(self, "Models", str(e))
+            QMessageBox.warning(self, "Models", printable(str(e)))
         if name == self.active:
             self.active = model_service.active()
             self.model_changed.emit(self.active or "")
@@ -329,57 +447,133 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         self.pack_dialog = choose_pack(self, self.import_pack)
 
     def import_pack(self, path: str) -> None:
-        self.pull_status.setText(f"Installing {os.path.basename(path)}…")
+        self._status(f"Installing {printable(os.path.basename(path))}…")
+        self._run_task(model_service.import_pack, path, done=self._installed, failed=self._show_error)
 
-        def done(pack):
-            self.pull_status.setText(f"Installed {pack.name}.")
-            if self.active is None:
-                model_service.use(pack.name)
-                self.active = pack.name
-                self.model_changed.emit(pack.name)
-            self.refresh()
+    def _installed(self, pack) -> None:
+        """A model just installed: the first one becomes the active model; otherwise it is one click away."""
+        self.pull_status.setText(f"Installed {pack.name}.")
+        if self.active is None:
+            model_service.use(pack.name)
+            self.active = pack.name
+            self.model_changed.emit(pack.name)
+        elif model_service.active() != self.active:
+            with contextlib.suppress(PixfindError):  # a second pack must not silently become the default one
+                model_service.use(self.active)
+        self.refresh()
+        row = self.available_row(pack.name)
+        if row is not None:
+            self.available.setCurrentItem(row)
+        elif pack.name != self.active:
+            self.pull_status.setText(f"Installed {pack.name}: choose it under Installed and click Use this model to search with it.")
 
-        self._run_task(model_service.import_pack, path, done=done, failed=self.pull_status.setText)
+    def _show_error(self, message: str) -> None:
+        self._status(printable(" ".join(message.split())), error=True)
 
-    def _start_pull(self, tokenizer: str | None = None) -> None:
-        name = self.known.currentData()
+    def _status(self, text: str, error: bool = False) -> None:
+        """The line under the tabs: progress in grey, a problem in the normal text colour."""
+        self.pull_status.setEnabled(error)
+        self.pull_status.setText(text)
+
+    # ------------------------------------------------------------------ downloads
+
+    def _download_selected(self, tokenizer: str | None = None) -> None:
+        name = self._available_name()
+        if name is None:
+            return
         model = next((m for m in model_service.known() if m.name == name), None)
         if tokenizer is None and model is not None and model.hf_tokenizer:
             tokenizer = find_tokenizer(model.hf_tokenizer, self._settings_value("tokenizer_dir"))
+        hf_tokenizer = model.hf_tokenizer if model is not None else None
+        self._pull(name, name, tokenizer, hf_tokenizer)
+
+    def _download_hub(self) -> None:
+        """Pull the hf: reference typed in the field, checked first: a bad one is one line, no download."""
+        if self.pulling is not None:
+            return
+        try:
+            ref, name = model_service.hub_reference(self.hub_field.text())
+        except PixfindError as e:
+            self._show_error(str(e))
+            return
+        if model_service.is_installed(name):
+            self._show_error(f"{ref}: a model named {name} is already installed; remove it under Installed to download it again")
+            return
+        self._pull(ref, ref)
+
+    def _pull(self, source: str, shown: str, tokenizer: str | None = None, hf_tokenizer: str | None = None) -> None:
         self.cancel_event = threading.Event()
-        self.pull_button.setEnabled(False)
-        self.pull_progress.show()
+        self.pulling = shown
+        self._available_selected()
         self.pull_progress.setRange(0, 0)
+        self.pull_progress.setFormat("%p%")
+        self.pull_progress.show()
+        self.pull_cancel.setText("Cancel download")
+        self.pull_cancel.setEnabled(True)
         self.pull_cancel.show()
-        self.pull_status.setText(f"Starting the download of {name}…")
+        self._status(f"Starting the download of {printable(shown)}…")
 
-        def progress(p):
-            stage, done, total = p
-            if stage == "download":
-                if total:
-                    self.pull_progress.setRange(0, 1000)
-                    self.pull_progress.setValue(int(1000 * done / total))
-                self.pull_status.setText(f"Downloading {name}: {human_size(done)}" + (f" of {human_size(total)}" if total else ""))
-            else:
-                self.pull_progress.setRange(0, 0)
-                self.pull_status.setText(f"Converting {name} into a model pack (a few minutes)…")
-
-        def finished(result=None, error=None):
-            self.pull_button.setEnabled(True)
+        def finished(error: str | None = None) -> None:
+            self.pulling = None
             self.pull_progress.hide()
             self.pull_cancel.hide()
-            if error and model is not None and model.hf_tokenizer and needs_tokenizer(error):
-                self._ask_for_tokenizer(model.name, model.hf_tokenizer)
+            self._available_selected()
+            if error and hf_tokenizer and needs_tokenizer(error):
+                self._ask_for_tokenizer(source, hf_tokenizer)
             elif error:
-                self.pull_status.setText(error)
+                self._show_error(error)
+
+        def done(pack) -> None:
+            finished()
+            if pack is None:
+                self.pull_status.setText(
+                    f"Download of {printable(shown)} cancelled; nothing was installed. Downloading it again resumes where it stopped."
+                )
             else:
-                self.pull_status.setText(f"Installed {result}.")
-                self.refresh()
+                self._installed(pack)
 
         self._run_task(
-            pull_known_model, name, self.cancel_event, tokenizer,
-            progress=progress, done=lambda r: finished(r.name), failed=lambda e: finished(error=e),
+            pull_model, source, self.cancel_event, tokenizer,
+            progress=self._pull_progress, done=done, failed=lambda e: finished(error=e),
         )  # fmt: skip
+
+    def _pull_progress(self, value) -> None:
+        stage, done, total = value
+        if self.pulling is None:
+            return
+        shown = printable(self.pulling)
+        cancelling = self.cancel_event is not None and self.cancel_event.is_set()
+        if stage == "download":
+            if total:
+                self.pull_progress.setFormat(f"{human_size(done) or '0 B'} of {human_size(total)} (%p%)")
+                self.pull_progress.setRange(0, 1000)  # per mille: byte counts overflow a progress bar's int
+                self.pull_progress.setValue(min(1000, int(1000 * done / total)))
+            else:
+                self.pull_progress.setRange(0, 0)
+            if not cancelling:
+                self.pull_status.setText(f"Downloading {shown}…")
+                self.pull_cancel.setEnabled(True)
+            return
+        # The files are here: checking, converting and installing cannot be stopped midway.
+        self.pull_progress.setRange(0, 0)
+        self.pull_cancel.setEnabled(False)
+        if stage == "export":
+            self.pull_status.setText(f"Converting {shown} into a model pack (a few minutes)…")
+        else:
+            self.pull_status.setText(f"Checking and installing {shown}…")
+
+    def _cancel_pull(self) -> None:
+        if self.cancel_event is not None and self.pulling is not None:
+            self.cancel_event.set()
+            self.pull_cancel.setText("Cancelling…")
+            self.pull_cancel.setEnabled(False)
+            self.pull_status.setText(f"Cancelling the download of {printable(self.pulling)}…")
+
+    def done(self, result: int) -> None:
+        """Closing the dialog stops a download in flight (what was fetched is kept for the next try)."""
+        if self.cancel_event is not None and self.pulling is not None:
+            self.cancel_event.set()
+        super().done(result)
 
     def _ask_for_tokenizer(self, name: str, hf_name: str) -> None:
         """The model's tokenizer is not bundled: ask for the folder holding its files, then pull again."""
@@ -388,13 +582,16 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
             self, f"Choose the folder with the {hf_name} tokenizer files ({files})", self._settings_value("tokenizer_dir") or ""
         )
         if folder and not os.path.isfile(os.path.join(folder, "tokenizer.json")):
-            self.pull_status.setText(f"{folder} has no tokenizer.json. {tokenizer_help(name, hf_name)}")
+            self._status(f"{printable(folder)} has no tokenizer.json. {tokenizer_help(name, hf_name)}", error=True)
             return
         if not folder:
-            self.pull_status.setText(tokenizer_help(name, hf_name))
+            self._status(tokenizer_help(name, hf_name), error=True)
             return
         self._set_settings_value("tokenizer_dir", folder)
-        self._start_pull(tokenizer=folder)
+        row = self.available_row(name)
+        if row is not None:
+            self.available.setCurrentItem(row)
+        self._download_selected(tokenizer=folder)
 
     def _settings_value(self, key: str):
         settings = getattr(self.parent(), "settings", None)
@@ -404,8 +601,3 @@ class ModelsDialog(tasks.TaskOwner, QDialog):
         settings = getattr(self.parent(), "settings", None)
         if settings is not None:
             settings.setValue(key, value)
-
-    def _cancel_pull(self) -> None:
-        if self.cancel_event is not None:
-            self.cancel_event.set()
-            self.pull_status.setText("Cancelling… the partial download is kept and resumes next time.")

@@ -70,6 +70,7 @@ class PhotoActions(tasks.TaskOwner, QObject):
         menu.addSeparator()
         menu.addAction("Copy Path", lambda: QGuiApplication.clipboard().setText(item.path))
         menu.addAction("Copy Image", self.copy_current_image)
+        menu.addAction("Copy Text", lambda: self.copy_text(item))
         n = len(self.selected_items())
         menu.addAction(f"Export {n} Photo{'s' if n != 1 else ''}…", self.export_selection)
         menu.popup(self.view.viewport().mapToGlobal(pos))
@@ -82,6 +83,7 @@ class PhotoActions(tasks.TaskOwner, QObject):
         dialog = getattr(self, attr)
         if dialog is None:
             dialog = DetailDialog(self.window, preview_only=preview)
+            dialog.text_of = self.window.service.photo_text
             dialog.find_similar.connect(self.find_similar)
             dialog.navigate.connect(lambda step, d=dialog: self._navigate(d, step))
             setattr(self, attr, dialog)
@@ -145,6 +147,19 @@ class PhotoActions(tasks.TaskOwner, QObject):
     def copy_current_image(self) -> None:
         if item := self.current():
             self._run_task(load_preview, item.path, 4096, done=put_image_on_clipboard)
+
+    def copy_text(self, item) -> None:
+        """The text read in the photo, one line per line, to the clipboard."""
+
+        def copied(text: str) -> None:
+            if not text:
+                self.message.emit("No text was read in this photo", 4000)
+                return
+            QGuiApplication.clipboard().setText(text)
+            lines = text.count("\n") + 1
+            self.message.emit(f"Copied {lines} line{'s' if lines != 1 else ''} of text", 3000)
+
+        self._run_task(self.window.service.photo_text, item.id, done=copied, failed=self.problem.emit)
 
     def export_selection(self, target: str | None = None) -> None:
         items = self.selected_items()

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QObject,
+    QPointF,
     QRectF,
     QRunnable,
     QSize,
@@ -26,7 +27,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen, QPolygonF
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from ..services import PhotoItem
@@ -197,6 +198,7 @@ class ResultModel(QAbstractListModel):
                 lines.append(_html(item.camera))
             if self.show_scores:
                 lines.append(f"match {item.score:.3f}")
+            lines += [f"“{_marked_html(m.text, m.spans)}”" for m in item.text_matches[:3]]
             return "<br>".join(line for line in lines if line)
         if role == Qt.AccessibleTextRole:
             return f"{item.name}, {format_date(item.date)}"
@@ -270,6 +272,23 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _marked_html(text: str, spans) -> str:
+    """A line of the photo's text with the words the query found in bold."""
+    out, at = [], 0
+    for start, end in spans:
+        out += [_html(text[at:start]), f"<b>{_html(text[start:end])}</b>"]
+        at = end
+    return "".join(out) + _html(text[at:])
+
+
+def _on_cell(box, image: QImage, source: QRectF, cell: QRectF) -> QPolygonF:
+    """A box in fractions of the photo, on a cell showing ``source`` (image pixels) of its thumbnail."""
+    sx, sy = cell.width() / max(source.width(), 1e-6), cell.height() / max(source.height(), 1e-6)
+    return QPolygonF(
+        [QPointF(cell.x() + (x * image.width() - source.x()) * sx, cell.y() + (y * image.height() - source.y()) * sy) for x, y in box]
+    )
+
+
 # ---------------------------------------------------------------------- painting
 
 
@@ -283,6 +302,7 @@ class ResultDelegate(QStyledItemDelegate):
         self.loader = loader
         self.side = 168  # logical pixels
         self.painted_with_image = 0  # for the benchmark: cells drawn with their thumbnail
+        self.painted_text_marks = 0  # cells drawn with the words their text matched marked
 
     def sizeHint(self, option, index) -> QSize:
         return QSize(self.side + 2 * self.PAD, self.side + 2 * self.PAD)
@@ -301,7 +321,10 @@ class ResultDelegate(QStyledItemDelegate):
         image = self.loader.get(item)
         if image is not None:
             painter.setClipPath(path)
-            painter.drawImage(cell, image, _crop(image, cell))
+            source = _crop(image, cell)
+            painter.drawImage(cell, image, source)
+            if item.text_matches:
+                self._mark_text(painter, item, image, source, cell, palette)
             painter.setClipping(False)
             self.painted_with_image += 1
         else:
@@ -322,8 +345,34 @@ class ResultDelegate(QStyledItemDelegate):
             tint = QColor(accent)
             tint.setAlpha(40)
             painter.fillPath(path, tint)
+        if item.text_matches and image is None:
+            painter.setClipPath(path)
+            self._caption(painter, item, cell)
+            painter.setClipping(False)
         if option.state & QStyle.State_HasFocus and option.widget is not None and option.widget.hasFocus():
             pen = QPen(palette.color(QPalette.Highlight), 1, Qt.DashLine)
             painter.setPen(pen)
             painter.drawRoundedRect(QRectF(option.rect).adjusted(1, 1, -1, -1), 7, 7)
         painter.restore()
+
+    def _mark_text(self, painter: QPainter, item: PhotoItem, image: QImage, source: QRectF, cell: QRectF, palette) -> None:
+        """The words the query found in the photo's text, under a highlighter-yellow marker, and the
+        first matching line as a caption along the bottom: a word box alone is often a few pixels."""
+        marker = QColor(255, 214, 0, 110)
+        painter.setPen(QPen(QColor(255, 196, 0, 220), 1.5))
+        for m in item.text_matches:
+            for box in m.word_boxes:
+                painter.setBrush(marker)
+                painter.drawPolygon(_on_cell(box, image, source, cell))
+        painter.setBrush(Qt.NoBrush)
+        self._caption(painter, item, cell)
+        self.painted_text_marks += 1
+
+    def _caption(self, painter: QPainter, item: PhotoItem, cell: QRectF) -> None:
+        m = item.text_matches[0]
+        metrics = painter.fontMetrics()
+        band = QRectF(cell.x(), cell.bottom() - metrics.height() - 6, cell.width(), metrics.height() + 6)
+        painter.fillRect(band, QColor(0, 0, 0, 150))
+        text = metrics.elidedText(f"“{m.text}”", Qt.ElideRight, int(band.width() - 10))
+        painter.setPen(QColor(255, 236, 140))
+        painter.drawText(band.adjusted(5, 0, -5, 0), Qt.AlignVCenter | Qt.AlignLeft, text)

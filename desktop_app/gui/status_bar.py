@@ -61,7 +61,8 @@ class StatusArea:
         if p.total:
             self.mini_progress.setRange(0, p.total)
             self.mini_progress.setValue(p.done)
-            self.index_label.setText("Paused" if p.paused else f"Indexing {p.done:,}/{p.total:,}")
+            doing = "Reading text" if getattr(p, "phase", "photos") == "text" else "Indexing"
+            self.index_label.setText("Paused" if p.paused else f"{doing} {p.done:,}/{p.total:,}")
 
     def indexing_stopped(self) -> None:
         self.mini_progress.hide()

@@ -105,10 +105,12 @@ class FoldersAndIndexing:
         self.status_area.indexing_stopped()
         if report is not None:
             text = describe_report(report, skipped_hint="listed under Skipped files in the library panel")
-            if report.interrupted:
+            if report.interrupted or (report.ocr is not None and report.ocr.interrupted):
                 text = "Indexing cancelled; it resumes where it stopped next time. " + text
             self.panel.set_report(text)
             self.statusBar().showMessage(text, 4000)
+            if report.ocr is not None and report.ocr.error and not error:
+                error = report.ocr.error  # the photos are searchable; their text could not be read
         if error:
             self.show_error(error)
             self.panel.set_error(error)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ..errors import PixfindError
 from .catalogue import OcrDone, OcrLine, Photo, ocr_enabled
@@ -38,7 +38,19 @@ class OcrReport:
     interrupted: bool = False
     disabled: bool = False  # the library has OCR switched off: nothing was loaded
     index_rebuilt: bool = False  # the full-text index no longer matched the lines and was rebuilt
+    error: str | None = None  # why the pass could not run (one line; set by the caller that caught it)
     seconds: float = 0.0
+
+
+def read_counts(library: Library, version: str | None = None) -> tuple[int, int]:
+    """(photos whose text this OCR model has read, photos in the library)."""
+    version = version or model_version()
+    with library.catalogue.session() as s:
+        total = s.scalar(select(func.count()).select_from(Photo))
+        read = s.scalar(
+            select(func.count()).select_from(OcrDone).join(Photo, Photo.id == OcrDone.photo_id).where(OcrDone.model == version)
+        )
+    return read, total
 
 
 def pending_photos(library: Library, version: str | None = None) -> list[tuple[int, str, str]]:

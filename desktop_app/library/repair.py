@@ -29,7 +29,9 @@ from .library_dir import LOCK_FILE, Library
 from .vector_index import FORMAT, VectorIndex, file_checksum, marker_shape_problem
 
 # Tables copied by repair, parents first. vector_deletions is not copied: the indexes are rebuilt.
-SALVAGED_TABLES = ("folders", "photos", "embeddings", "skipped_files", "meta")
+# The text read in photos is copied with them: its full-text index (ocr_fts) fills through the
+# new catalogue's triggers as the lines go in.
+SALVAGED_TABLES = ("folders", "photos", "embeddings", "skipped_files", "meta", "ocr_lines", "ocr_done")
 
 
 @dataclass

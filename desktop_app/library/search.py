@@ -1,8 +1,10 @@
 """Search: a query vector against one model's vectors, with catalogue filters.
 
 A search answers photo ids and scores (:meth:`SearchEngine.ranked`): the caller loads the
-catalogue rows of the page it shows, never those of every candidate. NumPy and the
-decoders are imported when a search runs: ``Filters`` is imported by every command.
+catalogue rows of the page it shows, never those of every candidate. Words to find in the
+photos' text (library/text_search.py) narrow the candidates first (:func:`text_candidates`);
+a query of such words only is ranked by how well the text matches (:func:`text_ranked`).
+NumPy and the decoders are imported when a search runs: ``Filters`` is imported by every command.
 """
 
 from __future__ import annotations
@@ -71,6 +73,37 @@ def photo_conditions(filters: Filters) -> list:
     return conditions
 
 
+def text_candidates(catalogue, include: list[str], exclude: list[str]) -> tuple[set[int] | None, set[int]]:
+    """(the photos whose text has every word of ``include``, None when there is none to have;
+    the photos whose text has any word of ``exclude``)."""
+    from .text_search import photo_ids_matching
+
+    within = photo_ids_matching(catalogue, include) if include else None
+    without: set[int] = set()
+    for term in exclude:
+        without |= photo_ids_matching(catalogue, [term])
+    return within, without
+
+
+def text_ranked(
+    catalogue, include: list[str], exclude: list[str], filters: Filters | None = None, limit: int = 20
+) -> tuple[list[int], list[float]]:
+    """(photo ids, scores) of the photos whose text has every word of ``include`` and none of
+    ``exclude``, under the filters, best text match first (text_search.relevance); the image
+    model is not needed."""
+    from .text_search import relevance
+
+    within, without = text_candidates(catalogue, include, exclude)
+    ids = (within or set()) - without
+    conditions = photo_conditions(filters or Filters())
+    if ids and conditions:
+        with catalogue.session() as s:
+            ids = {pid for pid in s.scalars(select(Photo.id).where(Photo.id.in_(sorted(ids)), *conditions))}
+    scores = relevance(catalogue, include, ids)
+    best = sorted(scores, key=lambda pid: (-scores[pid], pid))[:limit]
+    return best, [scores[pid] for pid in best]
+
+
 class SearchEngine:
     def __init__(self, library: Library, encoder: Encoder):
         self.library = library
@@ -112,10 +145,17 @@ class SearchEngine:
         )
 
     def ranked(
-        self, vector: np.ndarray, filters: Filters | None = None, limit: int = 20, min_score: float | None = None
+        self,
+        vector: np.ndarray,
+        filters: Filters | None = None,
+        limit: int = 20,
+        min_score: float | None = None,
+        within: set[int] | None = None,
+        without: set[int] | None = None,
     ) -> tuple[list[int], list[float]]:
         """(photo ids, scores) of the ``limit`` photos closest to ``vector``, best first, under the
-        filters; no catalogue row is loaded."""
+        filters, among the photos ``within`` (None: all) and none of ``without`` (see
+        :func:`text_candidates`); no catalogue row is loaded."""
         filters = filters or Filters()
         total = self.embedded_count()
         if total == 0:
@@ -133,12 +173,19 @@ class SearchEngine:
                         .where(Embedding.model == self.model, *conditions)
                     )
                 )
+            if within is not None:
+                allowed = set(within) if allowed is None else allowed & set(within)
+            if without:
+                allowed = None if allowed is None else allowed - without
             candidates = total if allowed is None else len(allowed)
-            if candidates <= EXACT_LIMIT:
-                labels, scores = self._exact(s, vector, conditions, limit)
+            if allowed is not None and not allowed:
+                labels, scores = [], []
+            elif candidates <= EXACT_LIMIT:
+                only = allowed if within is not None else None  # filters alone: joined, not listed
+                labels, scores = self._exact(s, vector, conditions, limit, only, without)
             else:
-                labels, scores = self._approximate(vector, allowed, limit)
-        ids, kept = labels.tolist(), [float(x) for x in scores]
+                labels, scores = self._approximate(vector, allowed, limit, without)
+        ids, kept = [int(x) for x in labels], [float(x) for x in scores]
         if min_score is not None:
             pairs = [(label, sc) for label, sc in zip(ids, kept) if sc >= min_score]
             ids, kept = [label for label, _ in pairs], [sc for _, sc in pairs]
@@ -163,13 +210,18 @@ class SearchEngine:
             hits.sort(key=lambda h: h[0].date, reverse=True)
         return [Result(i + 1, sc, p) for i, (p, sc) in enumerate(hits)]
 
-    def _exact(self, s, vector, conditions, limit):
+    def _exact(self, s, vector, conditions, limit, allowed=None, without=None):
         import numpy as np
 
         stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == self.model)
+        if allowed is not None:  # at most EXACT_LIMIT ids: under SQLite's variable limit
+            stmt = stmt.where(Embedding.photo_id.in_(sorted(allowed)))
+            conditions = ()  # already applied to allowed
         if conditions:
             stmt = stmt.join(Photo, Photo.id == Embedding.photo_id).where(*conditions)
         rows = s.execute(stmt).all()
+        if without:
+            rows = [r for r in rows if r[0] not in without]
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -180,7 +232,7 @@ class SearchEngine:
         top = top[np.argsort(-scores[top], kind="stable")]
         return labels[top], scores[top]
 
-    def _approximate(self, vector, allowed, limit):
+    def _approximate(self, vector, allowed, limit, without=None):
         if self._vindex is None:
             self._vindex = self.library.vector_index(self.model, self.encoder.dim)
             if self._vindex.dirty:  # rebuilt or caught up: keep the work unless an indexer is running
@@ -189,7 +241,13 @@ class SearchEngine:
                         self._vindex.save()
                 except (PixfindError, OSError):
                     pass
+        if allowed is not None:
+            keep = allowed.__contains__
+        elif without:
+            keep = lambda label: label not in without  # noqa: E731
+        else:
+            keep = None
         try:
-            return self._vindex.search(vector, limit, allowed.__contains__ if allowed is not None else None)
+            return self._vindex.search(vector, limit, keep)
         except RuntimeError:  # hnswlib found fewer than k under a very selective filter
-            return self._vindex.search(vector, min(limit, len(allowed or ())) or 1, allowed.__contains__)
+            return self._vindex.search(vector, min(limit, len(allowed or ())) or 1, keep)

@@ -166,6 +166,32 @@ def photo_ids_matching(catalogue: Catalogue, terms: Sequence[str], within: Itera
     return found or set()
 
 
+def relevance(catalogue: Catalogue, terms: Sequence[str], photo_ids: Iterable[int]) -> dict[int, float]:
+    """How well each of these photos' text matches the terms, in (0, 1), higher is better: FTS5's
+    bm25 of the photo's best line for each term, summed over the terms, as r / (1 + r). bm25 puts
+    a word that stands out (a sign, a label, a short line) before one lost in a page of text.
+    Photos without a match score 0."""
+    ids = sorted(set(photo_ids))
+    total = dict.fromkeys(ids, 0.0)
+    if not ids:
+        return total
+    with catalogue.session() as s:
+        for term in terms:
+            rows = s.execute(  # per line: FTS5 refuses bm25() inside an aggregate
+                sql(
+                    "SELECT l.photo_id, bm25(ocr_fts) FROM ocr_fts JOIN ocr_lines l ON l.id = ocr_fts.rowid "
+                    f"WHERE ocr_fts MATCH :q AND l.photo_id IN ({','.join(str(int(i)) for i in ids)})"
+                ),
+                {"q": match_expression(term)},
+            )
+            best: dict[int, float] = {}
+            for photo_id, score in rows:  # bm25() is negative, lower is better
+                best[photo_id] = max(best.get(photo_id, 0.0), -float(score))
+            for photo_id, score in best.items():
+                total[photo_id] += score
+    return {pid: r / (1.0 + r) for pid, r in total.items()}
+
+
 def matched_lines(catalogue: Catalogue, terms: Sequence[str], photo_ids: Iterable[int]) -> dict[int, list[LineMatch]]:
     """For each of the given photos, its lines matching any of the terms, with the matched words
     marked: what a result list shows under a photo and draws over it."""

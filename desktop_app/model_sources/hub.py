@@ -174,9 +174,17 @@ class HubRepo:
             raise PixfindError(f"{self.ref}: {missing[0]} is missing from the repository; refusing it")
         if self.offline:
             return self._folder
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import snapshot_download, try_to_load_from_cache
 
         total = sum(listing[p].size or 0 for p in wanted) or None
+        # Files complete in the cache count as done from the start, so the bar ends at 100 %.
+        cached = sum(
+            listing[p].size or 0
+            for p in wanted
+            if isinstance(try_to_load_from_cache(self.ref.repo_id, p, cache_dir=cache_dir(), revision=self.commit), str)
+        )
+        if self.progress is not None and total and 0 < cached < total:
+            self.progress(cached, total)
         try:
             folder = Path(
                 snapshot_download(
@@ -184,7 +192,7 @@ class HubRepo:
                     revision=self.commit,
                     cache_dir=cache_dir(),
                     allow_patterns=[_literal(p) for p in wanted],
-                    tqdm_class=_progress_class(self.progress, total, self.cancel, str(self.ref)),
+                    tqdm_class=_progress_class(self.progress, total, self.cancel, str(self.ref), cached),
                     max_workers=4,
                 )
             )
@@ -247,18 +255,26 @@ def _forget(snapshot_file: Path) -> None:
         pass
 
 
-def _progress_class(progress: Progress | None, total: int | None, cancel: threading.Event | None, shown: str):
-    """A tqdm class for huggingface_hub's bars: byte counts go to ``progress``; a cancel stops the transfer."""
+def _progress_class(
+    progress: Progress | None, total: int | None, cancel: threading.Event | None, shown: str, already_done: int = 0
+):
+    """A tqdm class for huggingface_hub's bars: byte counts go to ``progress``; a cancel stops the transfer.
+
+    ``already_done``: bytes of the wanted files complete in the cache before the transfer started."""
     from tqdm.auto import tqdm
 
     lock = threading.Lock()
-    state = {"done": 0}
+    state = {"done": already_done}
 
     class _Bar(tqdm):
         def __init__(self, *args, **kwargs):
             self._counts_bytes = kwargs.get("unit") == "B" and "econstruct" not in str(kwargs.get("desc", ""))
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
+            resumed = int(kwargs.get("initial") or 0)  # a partial download huggingface_hub resumes
+            if self._counts_bytes and resumed:
+                with lock:
+                    state["done"] += resumed
 
         def update(self, n=1):
             if cancel is not None and cancel.is_set():

@@ -34,6 +34,7 @@ from .records import (
     PhotoItem,
     SearchRequest,
     SearchResult,
+    TextMatch,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from ..library import query as queries
     from ..library.indexer import IndexReport
+    from ..library.ocr_pass import OcrReport
 
 FIRST_PAGE = 240  # results the window shows at once while the full list is fetched behind them
 _TEXT_CACHE = 256  # search as you type: backspace costs no encoding
@@ -63,9 +65,11 @@ class LibraryService:
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()  # hnswlib must not be searched while it changes
         self._writing = threading.Lock()  # held while this process indexes or removes a folder
-        self._text_vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._text_vectors: dict[tuple[tuple[str, str | None], str], np.ndarray] = {}
         self._calibrations: dict[str, dict | None] = {}  # per model key
         self._baseline_samples: dict[str, tuple[int, np.ndarray]] = {}  # model key -> (embedded count, vectors)
+        self._ocr_engine = None  # library.ocr.OcrEngine, made on the first pass and kept (its models load once)
+        self._ocr_lock = threading.Lock()
 
     def close(self) -> None:
         self.library.close()
@@ -142,14 +146,14 @@ class LibraryService:
                 stored.update(zip(missing, engine.encoder.encode_images([open_upright(p) for p in missing])))
             return np.stack([stored[p] for p in paths])
 
-        return queries.combine(terms, self._embed_texts, embed_images)
+        return queries.combine(terms, lambda texts: self._embed_texts(texts, request.language), embed_images)
 
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+    def _embed_texts(self, texts: list[str], language: str | None = None) -> np.ndarray:
         import numpy as np
 
-        key = self.model
+        key = (self.model, language)
         missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._text_vectors]
-        for t, v in zip(missing, self.encoder.encode_texts(missing) if missing else ()):
+        for t, v in zip(missing, self.encoder.encode_texts(missing, language=language) if missing else ()):
             if len(self._text_vectors) >= _TEXT_CACHE:
                 self._text_vectors.pop(next(iter(self._text_vectors)))
             self._text_vectors[(key, t)] = v
@@ -170,7 +174,17 @@ class LibraryService:
             items = self.browse(request.filters, request.sort, limit)
             return SearchResult(request, items, len(items) < limit, time.perf_counter() - start, browse=True)
         from .. import calibration
+        from ..library import query as queries
 
+        terms = self.query_terms(request)
+        include, exclude = queries.written(terms)
+        if include and not queries.for_model(terms):
+            return self._text_search(request, include, exclude, limit, start)
+        within, without = (None, set())
+        if include or exclude:
+            from ..library.search import text_candidates
+
+            within, without = text_candidates(self.library.catalogue, include, exclude)
         vector = self.query_vector(request)
         encoded = time.perf_counter()
         engine = self.engine
@@ -183,13 +197,14 @@ class LibraryService:
                 raise NothingIndexed(
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
-            ids, scores = engine.ranked(vector, request.filters, fetch, request.min_score)
+            ids, scores = engine.ranked(vector, request.filters, fetch, request.min_score, within, without)
         cutoff = calibration.query_cutoff(scores, calibrated, baseline=self._score_baseline(vector)) if cut else None
         complete = len(ids) < limit if fetch == limit else len(ids) <= limit
         searched = time.perf_counter()
         # Catalogue rows for the photos returned only, not for the scores the cut-off looked at.
         with self.library.catalogue.session() as s:
             items = photos.items(s, list(zip(ids[:limit], scores[:limit])))
+        self._mark_text(items, include)
         good = len(items) if cutoff is None else sum(1 for it in items if it.score >= cutoff)
         if request.sort == "date":  # the query's good matches by date, then the weaker ones by date
             items = sorted(items[:good], key=lambda it: it.date, reverse=True) + sorted(
@@ -198,6 +213,33 @@ class LibraryService:
         end = time.perf_counter()
         timings = {"encode": encoded - start, "search": searched - encoded, "rows": end - searched}
         return SearchResult(request, items, complete, end - start, good=good, cutoff=cutoff, timings=timings)
+
+    def _text_search(self, request: SearchRequest, include: list[str], exclude: list[str], limit: int, start: float) -> SearchResult:
+        """Quoted words only: the photos whose text has them, best text match first (or newest
+        first); the image model is not needed. No good-match cut-off: every photo returned has the
+        words."""
+        from ..library.search import text_ranked
+
+        ids, scores = text_ranked(self.library.catalogue, include, exclude, request.filters, limit + 1)
+        searched = time.perf_counter()
+        with self.library.catalogue.session() as s:
+            items = photos.items(s, list(zip(ids[:limit], scores[:limit])))
+        self._mark_text(items, include)
+        if request.sort == "date":
+            items.sort(key=lambda it: it.date or 0.0, reverse=True)
+        end = time.perf_counter()
+        timings = {"encode": 0.0, "search": searched - start, "rows": end - searched}
+        return SearchResult(request, items, len(ids) <= limit, end - start, timings=timings)
+
+    def _mark_text(self, items: list[PhotoItem], include: list[str]) -> None:
+        """Give each item the lines of its text that have the query's quoted words."""
+        if not include or not items:
+            return
+        from ..library.text_search import matched_lines
+
+        lines = matched_lines(self.library.catalogue, include, [it.id for it in items])
+        for it in items:
+            it.text_matches = [TextMatch(m.text, m.box, m.spans, m.word_boxes()) for m in lines.get(it.id, ())]
 
     def _score_baseline(self, vector: np.ndarray) -> float | None:
         """The query's median score over a fixed random sample of the library: how high this
@@ -292,7 +334,7 @@ class LibraryService:
             first, last = photos.date_span(s)
             return LibraryOverview(
                 folders, sum(f.photos for f in folders), embedded, photos.cameras(s), photos.skipped(s), first, last,
-                places=photos.places(s),
+                places=photos.places(s), text_read=self.text_progress(),
             )  # fmt: skip
 
     def status(self, model_name: str | None = None) -> LibraryStatus:
@@ -319,7 +361,9 @@ class LibraryService:
         except PixfindError as e:
             problem = str(e)
         photo_count = sum(f.photos for f in folders)
-        return LibraryStatus(str(self.library.directory), folders, photo_count, models, active, problem, skipped)
+        return LibraryStatus(
+            str(self.library.directory), folders, photo_count, models, active, problem, skipped, self.text_progress()
+        )
 
     def folders(self):
         with self.library.catalogue.session() as s:
@@ -336,8 +380,11 @@ class LibraryService:
         batch_size: int = 8,  # measured: see the `pixfind index --batch-size` default
         workers: int | None = None,
         save_every: float | None = None,
+        ocr_progress=None,
     ) -> IndexReport:
         """Add these folders and index their photos; None refreshes every folder of the library.
+        Then, when the library has OCR on, read the text of the photos not read yet
+        (:meth:`read_text`, its report in ``report.ocr``; ``ocr_progress(done, total)``).
 
         Setting ``cancel`` stops after the current photo: what was encoded is kept and the
         report says ``interrupted``; the next run resumes.
@@ -352,10 +399,65 @@ class LibraryService:
             self.library, self.encoder, batch_size=batch_size, workers=workers, progress=progress, cancel=cancel, **extra
         )
         with self._writing:
-            return indexer.run(list(folders) if folders else None)
+            report = indexer.run(list(folders) if folders else None)
+            if not report.interrupted:
+                report.ocr = self.read_text(progress=ocr_progress, cancel=cancel)
+        return report
+
+    # ------------------------------------------------------------------ text in photos
+
+    def ocr_enabled(self) -> bool:
+        """Whether this library reads the text in its photos (a setting kept in the library)."""
+        from ..library.catalogue import ocr_enabled
+
+        return ocr_enabled(self.library.catalogue)
+
+    def set_ocr_enabled(self, on: bool) -> None:
+        from ..library.catalogue import set_ocr_enabled
+
+        set_ocr_enabled(self.library.catalogue, on)
+
+    def read_text(self, *, progress=None, cancel: threading.Event | None = None) -> OcrReport:
+        """Read the text in the photos not read yet (library/ocr_pass.py), when the library has OCR
+        on. Runs after indexing: the photos are searchable by meaning meanwhile. A PixfindError (no
+        rapidocr, a damaged model) comes back as the report's one-line ``error``."""
+        if not self.ocr_enabled():  # a library with OCR off imports nothing of it
+            from ..library.ocr_pass import OcrReport
+
+            return OcrReport(disabled=True)
+        from ..library.ocr_pass import OcrPass, OcrReport
+
+        with self._ocr_lock:
+            try:
+                if self._ocr_engine is None:
+                    from ..library.ocr import OcrEngine
+
+                    self._ocr_engine = OcrEngine()  # loads nothing until the first photo is read
+                return OcrPass(self.library, self._ocr_engine, progress=progress, cancel=cancel).run()
+            except PixfindError as e:
+                return OcrReport(error=f"reading text in photos: {e}")
+
+    def text_progress(self) -> tuple[int, int] | None:
+        """(photos whose text is read, photos), or None when the library has OCR off."""
+        if not self.ocr_enabled():
+            return None
+        from ..library.ocr_pass import read_counts
+
+        try:
+            return read_counts(self.library)
+        except PixfindError:  # rapidocr missing: no version to count by
+            with self.library.catalogue.session() as s:
+                return 0, sum(f.photos for f in photos.folders(s))
+
+    def photo_text(self, photo_id: int) -> str:
+        """The text read in a photo, one line per line, top to bottom ("" when none)."""
+        from ..library.text_search import photo_text
+
+        return "\n".join(line.text for line in photo_text(self.library.catalogue, photo_id))
 
     def watch(self, stop: threading.Event, on_report=None, settle: float = 1.0) -> None:
-        """Index the library's folders, then again whenever they change, until ``stop`` is set."""
+        """Index the library's folders, then again whenever they change, until ``stop`` is set; after
+        each pass the text of its new photos is read (when the library has OCR on)."""
         from ..library.indexer import Indexer
         from ..library.watcher import watch
 
@@ -363,7 +465,14 @@ class LibraryService:
         folders = [f.path for f in self.library.catalogue.folders() if os.path.isdir(f.path)]
         if not folders:
             raise PixfindError("the library has no folders yet: run `pixfind index FOLDER`")
-        watch(lambda: Indexer(self.library, self.encoder), folders, stop, on_report or (lambda report: None), settle)
+        report_to = on_report or (lambda report: None)
+
+        def indexed(report) -> None:  # then the text of the new photos, as `pixfind index` reads it
+            if not report.interrupted and not stop.is_set():
+                report.ocr = self.read_text(cancel=stop)
+            report_to(report)
+
+        watch(lambda: Indexer(self.library, self.encoder), folders, stop, indexed, settle)
 
     def _folder(self, folder: int | str) -> Folder:
         with self.library.catalogue.session() as s:

@@ -7,6 +7,18 @@ from dataclasses import dataclass, field
 
 from ..library.search import Filters
 
+Box = tuple[tuple[float, float], ...]  # four corners clockwise from top left, fractions of the upright photo's size
+
+
+@dataclass
+class TextMatch:
+    """A line of text read in a photo that has words of the query's quoted words."""
+
+    text: str
+    box: Box  # the line's
+    spans: tuple[tuple[int, int], ...]  # [start, end) of the matched words in text
+    word_boxes: list[Box] = field(default_factory=list)  # the part of the box under each span
+
 
 @dataclass
 class PhotoItem:
@@ -23,6 +35,7 @@ class PhotoItem:
     camera: str | None = None
     gps: tuple[float, float] | None = None
     place: str | None = None  # nearest town of the GPS position ("Town, Region, Country")
+    text_matches: list[TextMatch] = field(default_factory=list)  # lines matching the query's quoted words
 
     @property
     def name(self) -> str:
@@ -40,6 +53,9 @@ class SearchRequest:
     limit: int = 10000
     add: list[str] = field(default_factory=list)  # more terms (text or image path) to add
     subtract: list[str] = field(default_factory=list)  # terms to subtract
+    # the words' language for multilingual packs that take one (ISO 639-1 or FLORES-200: "de", "deu_Latn");
+    # None: detected from the words, else the system locale
+    language: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -100,6 +116,7 @@ class LibraryOverview:
     first_date: float | None
     last_date: float | None
     places: list[str] = field(default_factory=list)  # place names of the library's photos, sorted
+    text_read: tuple[int, int] | None = None  # (photos whose text is read, photos); None: OCR is off
 
 
 @dataclass
@@ -122,6 +139,7 @@ class LibraryStatus:
     active: ActiveModelStatus | None
     problem: str | None  # why there is no active model
     skipped: list[SkippedInfo]
+    text_read: tuple[int, int] | None = None  # (photos whose text is read, photos); None: OCR is off
 
 
 @dataclass
@@ -152,4 +170,12 @@ def describe_report(report, skipped_hint: str = "see `pixfind status --errors`")
     line = ", ".join(parts) + f" in {report.seconds:.1f} s"
     if report.skipped:
         line += f"; {_count(len(report.skipped), 'file')} skipped" + (f", {skipped_hint}" if skipped_hint else "")
+    ocr = report.ocr
+    if ocr is not None and not ocr.disabled and not ocr.error and ocr.total:
+        line += f"; text read in {ocr.read} of {_count(ocr.total, 'photo')} in {ocr.seconds:.1f} s"
     return line
+
+
+def describe_ocr_progress(read: int, total: int) -> str:
+    """`pixfind status`'s line on the text read in photos."""
+    return f"text read in {read:,} of {_count(total, 'photo')}" if total else "no photos to read"

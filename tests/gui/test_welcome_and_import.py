@@ -147,7 +147,7 @@ def test_siglip_download_asks_for_its_tokenizer_and_retries(qtbot, window, tmp_p
     page = _welcome(qtbot, window)
     _click(qtbot, page, "Download a model…")
     dialog = window.models_dialog
-    dialog.known.setCurrentIndex(dialog.known.findData("mcip-siglip-so400m-384"))
+    dialog.available.setCurrentItem(dialog.available_row("mcip-siglip-so400m-384"))
     with serving(b"<html>not a checkpoint</html>", "/MCIP-ViT-SO400M-14-SigLIP-384.pth") as server:
         monkeypatch.setenv("PIXFIND_MODEL_MIRROR", server.url.rsplit("/", 1)[0])
         qtbot.mouseClick(dialog.pull_button, Qt.LeftButton)

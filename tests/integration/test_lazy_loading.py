@@ -28,6 +28,7 @@ def test_service_loads_each_tower_only_when_needed(tiny_model, library_dir, phot
     with LibraryService(library_dir) as service:
         service.load_model()
         assert service.encoder.loaded_sessions() == set()  # opening the model opens no session
+        service.set_ocr_enabled(False)  # reading the text in photos has tests of its own (test_ocr*.py)
         report = service.index([str(photos)])
         assert report.encoded == 6
         assert service.encoder.loaded_sessions() == {"image"}  # indexing never loads the text tower

@@ -41,6 +41,7 @@ def photos(tmp_path) -> Path:
 def service(tiny_model, library_dir, photos):
     with LibraryService(library_dir) as svc:
         svc.load_model()
+        svc.set_ocr_enabled(False)  # reading the text in photos has tests of its own (test_ocr*.py)
         svc.index([str(photos)])
         yield svc
 
@@ -114,6 +115,7 @@ def test_cancel_event_stops_indexing_and_the_next_run_resumes(tiny_model, librar
             cancel.set()
 
     with LibraryService(library_dir) as svc:
+        svc.set_ocr_enabled(False)
         first = svc.index([str(photos)], progress=progress, cancel=cancel, batch_size=1, workers=1)
         assert first.interrupted and 0 < first.encoded < 8
         again = svc.index(None)

@@ -328,7 +328,19 @@ def test_install_index_and_search_through_the_cli(mask_pack, tmp_path, capsys):
     assert main(["index", str(photos), "--model", "multi"]) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert main(["search", "ein Hund am Strand", "--model", "multi", "--all", "--json"]) == 0, capsys.readouterr().err
-    assert len(json.loads(capsys.readouterr().out)) == 3
+    detected = json.loads(capsys.readouterr().out)
+    assert len(detected) == 3
+
+    def scores(lang: str) -> dict[str, float]:
+        assert main(["search", "ein Hund am Strand", "--model", "multi", "--all", "--json", "--lang", lang]) == 0
+        return {row["path"]: row["score"] for row in json.loads(capsys.readouterr().out)}
+
+    # --lang reaches the tower: the detected language (German) scores as --lang de does, French differently
+    assert scores("de") == {row["path"]: row["score"] for row in detected}
+    assert scores("fra_Latn") != scores("de")
+    assert main(["search", "ein Hund", "--model", "multi", "--lang", "xx-nowhere"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown language code 'xx-nowhere'" in err and err.count("\n") == 1
 
 
 def _relocate(pack: Path, location: str) -> None:
