@@ -96,6 +96,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.searcher.finished.connect(self.search_finished)
         self.searcher.shown.connect(self._results_shown)
         self.searcher.failed.connect(self.show_error)
+        self.model_loaded.connect(self.searcher.model_loaded)  # the model's search languages, if it takes one
 
         self.photo_actions = PhotoActions(self, self.view, self.model, self.settings)
         self.photo_actions.find_similar.connect(self.find_similar)

@@ -11,7 +11,9 @@ SEARCH_TIPS = (
     "<b>Leave out</b>: <i>beach not people</i>, or <i>beach - people</i>.<br>"
     "<b>Weights</b>: <i>2:sunset + boats</i>.<br>"
     "<b>By example</b>: drop an image on the window, paste one (Ctrl+V), Ctrl+I to pick a file, "
-    "or Ctrl+Shift+F on a result. Add words to steer it; the slider balances words and image.<br><br>"
+    "or Ctrl+Shift+F on a result. Add words to steer it; the slider balances words and image.<br>"
+    "<b>Language</b>: with a multilingual model, the choice next to the field tells it the language of "
+    "your words; Automatic detects it.<br><br>"
     "<b>Keys</b>: Ctrl+F search · ↓ into the results · Enter opens · Space previews · Esc clears · "
     "Ctrl+C copies · Ctrl+E exports · Ctrl+R arranges by similarity · Ctrl+J justified rows · Ctrl +/− thumbnail size"
 )

@@ -30,6 +30,7 @@ from ..library.search import Filters
 from . import tasks
 from .flow_layout import FlowLayout
 from .images import read_scaled, set_pixmap
+from .language_choice import LanguageChoice
 from .widgets import muted
 
 DATE_RANGES = ["Any date", "Last 7 days", "Last 30 days", "Last 12 months", "This year", "Custom range…"]
@@ -131,6 +132,7 @@ class SearchBar(QWidget):
     examples_changed = Signal()  # an example image added or removed: search at once
     sort_changed = Signal()
     arrange_toggled = Signal(bool)
+    language_changed = Signal()  # another language for the words (multilingual models): search at once
     escape = Signal()
     problem = Signal(str)  # one line for the status bar
 
@@ -164,6 +166,10 @@ class SearchBar(QWidget):
         self.search.setFont(f)
         self.search.setMinimumWidth(220)
         row.addWidget(self.search, 1)
+        self.language = LanguageChoice(self.settings)  # shown while the model takes a language
+        self.language.setMinimumHeight(38)
+        self.language.changed.connect(self.language_changed)
+        row.addWidget(self.language)
         self.image_button = QPushButton("Search by image…")
         self.image_button.setToolTip("Find photos that look like an image file (Ctrl+I); you can also drop or paste one")
         self.image_button.clicked.connect(self.pick_example)

@@ -6,7 +6,8 @@ the user stops typing and appended without a reset. Good matches come first, the
 ones after them (the grid collapses those); sorted by date, the grid shows date sections.
 The photo the user is on and the selection survive every update (by photo id), and Enter
 in the query field moves into the grid on the first result of that query, once it is in.
-"Arrange by similarity" reorders the good matches on a worker thread.
+"Arrange by similarity" reorders the good matches on a worker thread. Text searches carry the
+language chosen next to the field, for the multilingual models that take one.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SearchController(tasks.TaskOwner, QObject):
         bar.examples_changed.connect(self.run_now)
         bar.sort_changed.connect(self._sort_changed)
         bar.arrange_toggled.connect(self._arrange_toggled)
+        bar.language_changed.connect(self._language_changed)
 
     @property
     def busy(self) -> bool:
@@ -83,7 +85,27 @@ class SearchController(tasks.TaskOwner, QObject):
             min_score=self.bar.min_score,
             sort=self.bar.sort.currentData(),
             limit=int(self.settings.value("max_results", 10000)),
+            language=self.bar.language.language(),
         )
+
+    def model_loaded(self) -> None:
+        """Offer the loaded model's languages next to the search field (hidden for a model that takes none)."""
+        encoder = self.service.encoder
+
+        def done(codes):
+            if self.service.encoder is not encoder or self.closed_for_good:
+                return  # another model was loaded meanwhile
+            before = self.bar.language.language()
+            self.bar.language.set_languages(codes)
+            if self.bar.language.language() != before:
+                self._language_changed()
+
+        # A tokenizer that cannot be read hides the choice; searching names the problem.
+        self._run_task(self.service.query_languages, done=done, failed=lambda _: self.bar.language.set_languages(None))
+
+    def _language_changed(self) -> None:
+        if self.bar.search.text().strip():  # browsing and examples alone have no words to tell
+            self.run_now()
 
     def run_now(self) -> None:
         self.debounce.stop()

@@ -101,6 +101,17 @@ class LibraryService:
         """The loaded model's key in the catalogue."""
         return model_key(self.encoder.manifest) if self.encoder else None
 
+    def query_languages(self) -> list[str] | None:
+        """The FLORES-200 codes the active model has a language token for; None when it takes no
+        language (only NLLB-CLIP-style packs do). Reads the tokenizer: call it on a worker."""
+        encoder = self.encoder
+        if encoder is None or encoder.manifest.text.language is None:
+            return None
+        from ..language import NLLB_CODES
+
+        tokenizer = encoder.tokenizer
+        return [code for code in NLLB_CODES if tokenizer.known_language(code, "") == code]
+
     def warm_up(self) -> None:
         """Get ready for the first text query, so it costs no more than the next ones: open the
         text tower's session (never the image tower's), the vector index, and read what the
