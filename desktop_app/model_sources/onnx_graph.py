@@ -10,7 +10,8 @@ Used on install, to:
 - describe a graph's inputs (names, element types, shapes) before a session is opened;
 - make a batch dimension fixed at 1 symbolic (Immich exports have no dynamic axes);
 - gather external-data tensors into one ``<model>.data`` file beside the model, refusing any
-  location that leaves the folder the model came from.
+  location that leaves the folder the model came from;
+- end a graph whose output is not normalised (rclip's) with an L2 normalisation node.
 """
 
 from __future__ import annotations
@@ -78,13 +79,26 @@ def _messages():
     message(
         "Attribute",
         [
+            ("name", 1, string, opt, None, None),
+            ("i", 3, int64, opt, None, None),
             ("t", 5, msg, opt, "Tensor", None),
             ("g", 6, msg, opt, "Graph", None),
             ("tensors", 10, msg, rep, "Tensor", None),
             ("graphs", 11, msg, rep, "Graph", None),
+            ("type", 20, int32, opt, None, None),
         ],
     )
-    message("Node", [("attribute", 5, msg, rep, "Attribute", None)])
+    message(
+        "Node",
+        [
+            ("input", 1, string, rep, None, None),
+            ("output", 2, string, rep, None, None),
+            ("name", 3, string, opt, None, None),
+            ("op_type", 4, string, opt, None, None),
+            ("attribute", 5, msg, rep, "Attribute", None),
+            ("domain", 7, string, opt, None, None),
+        ],
+    )
     message(
         "Graph",
         [
@@ -95,7 +109,8 @@ def _messages():
             ("value_info", 13, msg, rep, "ValueInfo", None),
         ],
     )
-    message("Model", [("graph", 7, msg, opt, "Graph", None)])
+    message("OperatorSetId", [("domain", 1, string, opt, None, None), ("version", 2, int64, opt, None, None)])
+    message("Model", [("graph", 7, msg, opt, "Graph", None), ("opset_import", 8, msg, rep, "OperatorSetId", None)])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("pixfind_onnx.Model"))
@@ -178,6 +193,48 @@ def make_batch_symbolic(model, name: str = "batch") -> None:
         if len(dims):
             dims[0].dim_param = name
     del model.graph.value_info[:]
+
+
+ATTRIBUTE_INT = 2  # AttributeProto.AttributeType.INT
+
+
+def _names(graph) -> set[str]:
+    names = {v.name for v in list(graph.input) + list(graph.output) + list(graph.value_info)}
+    names |= {t.name for t in graph.initializer}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def append_l2_normalisation(model) -> str:
+    """End the graph with ``LpNormalization(p=2, axis=-1)`` on its (only) output, so it gives
+    L2-normalised embeddings; returns the new output's name.
+
+    The old output stays an intermediate value; the graph's output entry keeps its type and shape
+    under the new name (the runtime takes a tower's first output whatever its name).
+    LpNormalization exists unchanged since opset 1 of the default domain, so any ONNX Runtime runs it.
+    """
+    graph = model.graph
+    if len(graph.output) != 1:
+        raise PackError(f"the graph has {len(graph.output)} outputs; only a graph with one output can be normalised")
+    output = graph.output[0]
+    if output.type.tensor_type.elem_type != 1:
+        dtype = ELEM_TYPES.get(output.type.tensor_type.elem_type, str(output.type.tensor_type.elem_type))
+        raise PackError(f"its output {output.name!r} is {dtype}, not float32")
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+        raise PackError("the graph imports no opset of the default ONNX domain")
+    taken = _names(graph)
+    new_name = f"{output.name}_normalised"
+    while new_name in taken:
+        new_name += "_"
+    node = graph.node.add(op_type="LpNormalization", name=new_name, domain="")
+    node.input.append(output.name)
+    node.output.append(new_name)
+    node.attribute.add(name="axis", type=ATTRIBUTE_INT, i=-1)
+    node.attribute.add(name="p", type=ATTRIBUTE_INT, i=2)
+    output.name = new_name
+    return new_name
 
 
 # ---------------------------------------------------------------- external data

@@ -152,7 +152,7 @@ def remove(name: str) -> Path:
 def import_pack(
     source: str | os.PathLike, name: str | None = None, *, replace: bool = False, log: Log | None = None
 ) -> InstalledModel:
-    """Install a model from a folder or a .zip: a pixfind pack, or an Immich CLIP model (converted)."""
+    """Install a model from a folder or a .zip: a pixfind pack, or an Immich CLIP model or rclip's model folder (converted)."""
     source = Path(source)
     log = log or (lambda _msg: None)
     if name is not None:
@@ -166,6 +166,7 @@ def import_pack(
                 raise PackError(f"{source}: neither a model folder nor a .zip of one")
             model_store.extract_zip(source, staging / "unzipped")
             folder = detect.find_root(staging / "unzipped")
+        folder = detect.model_folder(folder)  # rclip's model subfolder: its data dir
         detect.layout_of_files(detect.files_of_shallow(folder), str(source))
         _check_confined(folder)
         packed, _ = detect.prepare(folder, staging / "pack", name=name, source={"imported_from": source.name}, log=log)
@@ -187,10 +188,10 @@ def _is_pixfind_pack(source: Path) -> bool:
 def _check_confined(folder: Path) -> None:
     """The files read from a local model folder must lie inside it (a link out could smuggle any file in);
     external-data files are checked where they are read (model_sources.onnx_graph)."""
-    from ..model_sources import immich
+    from ..model_sources import immich, rclip
 
     root = folder.resolve()
-    for path in (folder / name for name in (*immich.REQUIRED, *immich.OPTIONAL)):
+    for path in (folder / name for name in (*immich.REQUIRED, *immich.OPTIONAL, *rclip.REQUIRED)):
         if path.is_symlink() or (path.exists() and not path.resolve().is_relative_to(root)):
             try:
                 target = path.resolve(strict=True)
@@ -328,7 +329,7 @@ def _pull_known(model: KnownModel, as_name, tokenizer, sha256, precision, replac
 
 
 def _pull_hub(ref: hub.HubRef, as_name, replace, progress, cancel, log: Log) -> InstalledModel:
-    """A pixfind pack or an Immich CLIP model from the Hugging Face Hub (no torch)."""
+    """A pixfind pack, an Immich CLIP model or rclip's models from the Hugging Face Hub (no torch)."""
     name = as_name or ref.repo_id.rsplit("/", 1)[-1]
     model_store.check_name(name)
     if not replace and is_installed(name):
@@ -340,6 +341,10 @@ def _pull_hub(ref: hub.HubRef, as_name, replace, progress, cancel, log: Log) -> 
     layout = detect.layout_of_files(set(files), str(ref))
     if layout == detect.PIXFIND:
         wanted = [MANIFEST_NAME, *detect.manifest_names(repo.fetch([MANIFEST_NAME]))]
+    elif layout == detect.RCLIP:  # rclip's own repository (yurijmikhalevich/rclip-models) has its data dir's layout
+        from ..model_sources import rclip
+
+        wanted = list(rclip.REQUIRED)
     else:
         from ..model_sources import immich
 

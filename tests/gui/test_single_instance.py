@@ -29,7 +29,7 @@ from desktop_app.gui.single_instance import server_name
 from tests.library_helpers import REPO
 
 PIXFIND = Path(sys.executable).with_name("pixfind")
-SAMPLES = REPO / "resources" / "sample-photos"
+SAMPLES = REPO / "desktop_app" / "resources" / "sample-photos"
 
 
 @pytest.fixture

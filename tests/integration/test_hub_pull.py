@@ -24,7 +24,7 @@ pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "resources" / "sample-photos"
+SAMPLES = ROOT / "desktop_app" / "resources" / "sample-photos"
 # fp32 graphs exported from the same weights differ from torch only by float rounding: the
 # issue's bar for a converted pack is a cosine of at least 0.9999 on both towers.
 PARITY = 0.9999

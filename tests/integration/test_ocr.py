@@ -26,7 +26,7 @@ from desktop_app.library.library_dir import Library
 from desktop_app.library.ocr_pass import OcrPass
 from tests.library_helpers import REPO, db_rows, index_json
 
-SAMPLES = REPO / "resources" / "sample-photos"
+SAMPLES = REPO / "desktop_app" / "resources" / "sample-photos"
 
 
 def latin_font() -> str:

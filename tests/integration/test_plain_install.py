@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.hub_server import Repo, serving_hub
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "resources" / "sample-photos"
+SAMPLES = ROOT / "desktop_app" / "resources" / "sample-photos"
 
 
 def plain_venv() -> Path:

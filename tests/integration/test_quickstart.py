@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SAMPLES = Path(__file__).parents[2] / "resources" / "sample-photos"
+SAMPLES = Path(__file__).parents[2] / "desktop_app" / "resources" / "sample-photos"
 PIXFIND = str(Path(sys.executable).parent / "pixfind")
 
 

@@ -15,7 +15,7 @@ from desktop_app.services.library import LibraryService
 from desktop_app.services.records import SearchRequest
 from tests.library_helpers import index_json, make_photo, run_cli
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "sample-photos"
+SAMPLES = Path(__file__).resolve().parents[2] / "desktop_app" / "resources" / "sample-photos"
 RELIABLE = {"match_auc": 0.9, "match_reliable": True, "method": calibration.METHOD, "version": 1}
 
 
