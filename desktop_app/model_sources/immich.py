@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import PackError, PixfindError, one_line
+from ..errors import PackError, one_line
 from ..pack import (
     INTERPOLATIONS,
     MAX_CONTEXT_LENGTH,
@@ -50,9 +50,8 @@ from ..pack import (
     ImageSettings,
     PackManifest,
     TextSettings,
-    write_manifest,
 )
-from . import onnx_graph
+from . import onnx_graph, write_converted
 
 CONFIG = "config.json"
 VISUAL_GRAPH = "visual/model.onnx"
@@ -387,10 +386,4 @@ def convert(folder: Path, out: Path, *, name: str, source: dict | None = None, l
         files={n: "" for n in extra},
         description=f"converted from Immich's {source.get('repo', folder.name)}",
     )
-    try:
-        write_manifest(out, manifest)
-    except PackError:
-        raise
-    except (OSError, ValueError) as e:
-        raise PixfindError(f"{out}: cannot write the pack ({one_line(e)})") from None
-    return manifest
+    return write_converted(out, manifest)

@@ -40,9 +40,8 @@ from ..pack import (
     ImageSettings,
     PackManifest,
     TextSettings,
-    write_manifest,
 )
-from . import onnx_graph
+from . import onnx_graph, write_converted
 
 MODEL_SUBDIR = "ViT-B-32-256-datacomp_s34b_b86k"
 VISUAL_GRAPH = f"{MODEL_SUBDIR}/visual.onnx"
@@ -232,10 +231,4 @@ def convert(folder: Path, out: Path, *, name: str, source: dict | None = None, l
         source=source,
         description="converted from rclip's model folder",
     )
-    try:
-        write_manifest(out, manifest)
-    except PackError:
-        raise
-    except (OSError, ValueError) as e:
-        raise PixfindError(f"{out}: cannot write the pack ({one_line(e)})") from None
-    return manifest
+    return write_converted(out, manifest)
