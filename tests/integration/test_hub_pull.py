@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.http_server import serving
 from tests.hub_server import Repo, serving_hub
+from tests.model_cli import error_line, installed, leftovers, pixfind
 
 pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
@@ -29,36 +27,6 @@ SAMPLES = ROOT / "desktop_app" / "resources" / "sample-photos"
 # issue's bar for a converted pack is a cosine of at least 0.9999 on both towers.
 PARITY = 0.9999
 CAPTIONS = ["a photo of a cat", "A dog running on the BEACH at sunset!", "a cup of coffee", "an astronaut in space"]
-
-
-def pixfind(home: Path, *args: str, hub=None, timeout: float = 600, offline: bool = False) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PIXFIND_HOME", "HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE")}
-    env.update({"PIXFIND_HOME": str(home), "PIXFIND_PROVIDERS": "CPUExecutionProvider", "COLUMNS": "200"})
-    env["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    if hub is not None:
-        env["HF_ENDPOINT"] = hub.url
-    if offline:
-        env["HF_HUB_OFFLINE"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "desktop_app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("pixfind: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def installed(home: Path) -> list[str]:
-    models = home / "data" / "models"
-    return sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) if models.is_dir() else []
-
-
-def leftovers(home: Path) -> list[str]:
-    models = home / "data" / "models"
-    return sorted(p.name for p in models.iterdir() if p.name.startswith(".install-")) if models.is_dir() else []
 
 
 def cosines(a, b):

@@ -14,20 +14,18 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
 from tests.hub_server import Repo, serving_hub
+from tests.model_cli import error_line, installed, leftovers, pixfind
 
 pytest.importorskip("open_clip")
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "desktop_app" / "resources" / "sample-photos"
-PIXFIND = str(Path(sys.executable).parent / "pixfind")
 MODEL_SUBDIR = "ViT-B-32-256-datacomp_s34b_b86k"  # rclip/model_download.py
 VOCABULARY = "tokenizer/bpe_simple_vocab_16e6.txt.gz"
 RCLIP_OPSET = 18  # rclip's scripts/convert_model.py
@@ -35,26 +33,6 @@ RCLIP_OPSET = 18  # rclip's scripts/convert_model.py
 # for a converted pack is a cosine of at least 0.9999 on both towers.
 PARITY = 0.9999
 TEXTS = ["a photo of a cat", "A dog running on the BEACH at sunset!", "a cup of coffee", "東京タワーの夜景", ""]
-
-
-def pixfind(home: Path, *args: str, hub=None) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PIXFIND_HOME", "HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT")}
-    env.update({"PIXFIND_HOME": str(home), "PIXFIND_PROVIDERS": "CPUExecutionProvider", "COLUMNS": "200"})
-    if hub is not None:
-        env.update({"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_TELEMETRY": "1"})
-    proc = subprocess.run([PIXFIND, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("pixfind: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def installed(home: Path) -> list[str]:
-    models = home / "data" / "models"
-    return sorted(p.name for p in models.iterdir()) if models.is_dir() else []
 
 
 def build_rclip_data_dir(out: Path, checkpoint: Path) -> Path:
@@ -238,4 +216,4 @@ def test_damaged_rclip_folder_is_refused_in_one_line_and_nothing_installed(rclip
     code, _, err = pixfind(home, "models", "import", str(folder))
     assert code == 1
     assert expected in error_line(err)
-    assert installed(home) == []
+    assert installed(home) == [] and leftovers(home) == []
