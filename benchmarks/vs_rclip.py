@@ -142,7 +142,8 @@ PIXFIND_SOURCE = REPO  # --pixfind-source: another checkout's desktop_app (a "be
 
 
 def pixfind_env(home: Path) -> dict:
-    return dict(os.environ, PIXFIND_HOME=str(home), PYTHONPATH=str(PIXFIND_SOURCE))
+    # OCR off: rclip reads no text in photos
+    return dict(os.environ, PIXFIND_HOME=str(home), PYTHONPATH=str(PIXFIND_SOURCE), PIXFIND_OCR="off")
 
 
 def rclip_env(data: Path) -> dict:
@@ -259,7 +260,8 @@ def run_set(label: str, photos: Path, work: Path, venv: Path, rclip_model: Path,
                     ).stdout
                 )
         rows.setdefault("warm query (p50)", []).append((pw["p50"], rw["p50"]))
-        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f}/{v[-1][1]:.3f} s" for k, v in rows.items()), flush=True)
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f}/{v[-1][1]:.3f} s" for k, v in rows.items())
+              + f" (load {loadavg()})", flush=True)  # fmt: skip
     rows_mem = {"peak memory while indexing (MiB)": mem}
     return {"set": label, "agree": agree, "rows": rows, "memory": rows_mem}
 
@@ -312,6 +314,7 @@ def main() -> None:
         results.append(run_set(label, photos, args.work, venv, rclip_model, home, args.rounds))
         print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
     print_table(results)
+    print(f"load at the end: {loadavg()}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

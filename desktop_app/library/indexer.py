@@ -4,6 +4,10 @@ Decoding runs in a thread pool (Pillow and NumPy release the GIL) while the main
 encodes the previous batch with ONNX Runtime. Each batch of embeddings is written in one
 transaction, so a crash never leaves a photo half-indexed; the next run skips every
 photo that already has an embedding for the model, which is how it resumes.
+
+A run with nothing to encode imports no NumPy, Pillow, ONNX Runtime or hnswlib: decoding is
+imported when a photo must be encoded, and the vector index is opened only when it does not
+already reflect the catalogue (its marker's change number, count and checksum).
 """
 
 from __future__ import annotations
@@ -15,20 +19,22 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import delete, select
 
 from ..encoder import Encoder
 from ..errors import Cancelled, PixfindError
-from . import decode as decoding
 from . import places
-from .catalogue import DiskFull, Embedding, Photo, SkippedFile, VectorDeletion, path_prefix_range
+from .catalogue import DiskFull, Embedding, OcrDone, OcrLine, Photo, SkippedFile, VectorDeletion, path_prefix_range
 from .fingerprint import fingerprint
 from .library_dir import Library, model_key
 from .metadata import file_wall_clock
-from .scanner import scan
+from .scanner import os_error_reason, scan
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    from .ocr_pass import OcrReport
 
 Progress = Callable[[int, int], None]  # (photos done, photos to encode)
 
@@ -47,6 +53,7 @@ class IndexReport:
     index_error: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    ocr: OcrReport | None = None  # the OCR pass run after it (services/library.py), if any
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
@@ -114,9 +121,7 @@ class Indexer:
         start = time.perf_counter()
         with self.library.writer_lock():
             roots = self._roots(paths, report)
-            t = time.perf_counter()
-            vindex = self.library.vector_index(self.model, self.encoder.dim)
-            report.add_time("index", time.perf_counter() - t)
+            vindex: VectorIndex | None = None  # opened once something must be encoded
             jobs: list[_Job] = []
             try:
                 for folder_id, root in roots:
@@ -124,13 +129,18 @@ class Indexer:
                         raise Cancelled("indexing cancelled")
                     jobs += self._plan(folder_id, root, report)
                 self._fill_places()
-                self._encode(jobs, vindex, report)
+                if jobs:
+                    vindex = self._open_index(report)
+                    self._encode(jobs, vindex, report)
             except Cancelled:
                 report.interrupted = True
             except DiskFull as e:  # each batch is its own transaction: what was committed stays
                 raise e.needing(_space_needed(len(jobs) - report.encoded, self.encoder.dim)) from None
             finally:
-                self._save(vindex, report)
+                if vindex is None:
+                    vindex = self._stale_index(report)
+                if vindex is not None:
+                    self._save(vindex, report)
         report.seconds = time.perf_counter() - start
         return report
 
@@ -150,6 +160,22 @@ class Indexer:
                     # Maybe an unplugged drive: keep its photos, do not treat them as deleted.
                     report.missing_folders.append(folder.path)
         return roots
+
+    def _open_index(self, report: IndexReport) -> VectorIndex:
+        t = time.perf_counter()
+        vindex = self.library.vector_index(self.model, self.encoder.dim)
+        report.add_time("index", time.perf_counter() - t)
+        return vindex
+
+    def _stale_index(self, report: IndexReport) -> VectorIndex | None:
+        """The vector index opened (caught up, or rebuilt) when nothing was encoded but its saved
+        file does not reflect the catalogue (moves, copies, removals, or a missing or damaged
+        file); None when it does, without loading it."""
+        t = time.perf_counter()
+        saved = VectorIndex(self.library.vectors_dir, self.model, self.encoder.dim, self.library.catalogue_id)
+        current = saved.is_current(self.catalogue, writer=True)
+        report.add_time("index", time.perf_counter() - t)
+        return None if current else self._open_index(report)
 
     def _save(self, vindex: VectorIndex, report: IndexReport) -> None:
         t = time.perf_counter()
@@ -203,7 +229,7 @@ class Indexer:
                     try:
                         fp = fingerprint(f.path, f.size)
                     except OSError as e:
-                        self._record_skipped(s, folder_id, f.path, e.strerror or str(e), report)
+                        self._record_skipped(s, folder_id, f.path, os_error_reason(e), report)
                         continue
                 if row is None:
                     new_files.append((f, fp))
@@ -262,6 +288,13 @@ class Indexer:
             s.add_all(
                 Embedding(photo_id=copy.id, model=m, vector=v, seq=first + i) for i, (m, v) in enumerate(vectors)
             )
+            # and the text read in it (the full-text index follows through the schema's triggers)
+            lines = s.execute(
+                select(OcrLine.text, OcrLine.terms, OcrLine.box, OcrLine.confidence).where(OcrLine.photo_id == source.id).order_by(OcrLine.id)
+            ).all()
+            s.add_all(OcrLine(photo_id=copy.id, text=t, terms=k, box=b, confidence=c) for t, k, b, c in lines)
+            done = s.execute(select(OcrDone.model, OcrDone.at).where(OcrDone.photo_id == source.id)).all()
+            s.add_all(OcrDone(photo_id=copy.id, model=m, at=at) for m, at in done)
             report.copied += 1
         return jobs
 
@@ -294,6 +327,8 @@ class Indexer:
         self.progress(0, total)
         if not jobs:
             return
+        from . import decode as decoding  # Pillow and NumPy: only when something is encoded
+
         preprocessor, thumbnails = self.encoder.preprocessor, self.library.thumbnails
         pending = iter(jobs)
         inflight: deque = deque()
@@ -337,6 +372,8 @@ class Indexer:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _commit(self, batch, failures, vindex: VectorIndex, report: IndexReport) -> None:
+        import numpy as np
+
         t = time.perf_counter()
         vectors = self.encoder.encode_pixels(np.stack([d.pixels for _, d in batch])) if batch else None
         report.add_time("encode", time.perf_counter() - t)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Pillow warns on stderr about malformed EXIF ("Tag data larger than file", "Corrupt EXIF data",
 # "Metadata Warning"...): common in real photos, useless on a terminal. What is readable is
@@ -104,6 +106,8 @@ def from_image(image: Image.Image) -> PhotoMetadata:
 
 def read(path: str) -> PhotoMetadata:
     """Read a file's header only (no pixel decoding). Unreadable headers give empty metadata."""
+    from PIL import Image  # here: the indexer uses file_wall_clock on runs that decode nothing
+
     try:
         with Image.open(path) as image:
             return from_image(image)

@@ -20,12 +20,13 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from ..errors import PixfindError
-from .decode import open_upright
+
+if TYPE_CHECKING:  # NumPy and Pillow load when a photo is read: a quiet `pixfind index` needs neither
+    import numpy as np
+    from PIL import Image
 
 DETECTION_MODEL = "PP-OCRv6_det_small.onnx"
 RECOGNITION_MODEL = "PP-OCRv6_rec_small.onnx"
@@ -75,6 +76,10 @@ def ocr_image(path: str) -> Image.Image:
     """The photo upright, its long side at most MAX_SIDE: the OCR pass's own bounded decode
     (JPEGs decode at a reduced scale in draft mode). The embedding's decode is too small to
     read text from (the model input plus a 256-px thumbnail)."""
+    from PIL import Image
+
+    from .decode import open_upright
+
     image = open_upright(path, draft_size=MAX_SIDE * 3 // 4)
     if max(image.size) > MAX_SIDE:
         image = image.copy()
@@ -128,6 +133,9 @@ class OcrEngine:
 
     def read(self, image: Image.Image | np.ndarray) -> list[TextLine]:
         """The lines of text in an upright RGB image (Pillow, or an [H, W, 3] uint8 RGB array)."""
+        import numpy as np
+        from PIL import Image
+
         rgb = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an [H, W, 3] uint8 RGB image, got {rgb.shape} {rgb.dtype}")

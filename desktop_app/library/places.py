@@ -19,8 +19,10 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("pixfind.places")
 
@@ -53,6 +55,8 @@ def _country(code: str) -> str:
 
 
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     la, lo = np.radians(lat), np.radians(lon)
     return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]).astype(np.float32)
 
@@ -79,6 +83,7 @@ class Gazetteer:
             names.append(", ".join(unique))
         if not names:
             raise ValueError("no places in the table")
+        import numpy as np  # imported with the table: a run with no GPS to name never needs it
         from scipy.spatial import cKDTree  # a dependency of reverse_geocoder
 
         self.names = names
@@ -90,6 +95,8 @@ class Gazetteer:
     def nearest(self, coords: Sequence[tuple[float, float]]) -> list[str | None]:
         if not len(coords):
             return []
+        import numpy as np
+
         a = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
         distances, indices = self.tree.query(_unit_vectors(a[:, 0], a[:, 1]), k=1)
         limit = 2 * math.sin(MAX_KM / EARTH_KM / 2)  # the chord of MAX_KM on the unit sphere

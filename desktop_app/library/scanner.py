@@ -34,7 +34,9 @@ class ScanResult:
     incomplete: list[str] = field(default_factory=list)
 
 
-def _reason(e: OSError) -> str:
+def os_error_reason(e: OSError) -> str:
+    """The reason recorded for a file or folder that could not be read (the indexer words its own
+    OSErrors with it too, so one problem reads the same whichever step met it)."""
     if e.errno == errno.ELOOP:
         return "symbolic link loop"
     if e.errno in (errno.EACCES, errno.EPERM):
@@ -70,7 +72,7 @@ def scan(root: str, skip: set[str] | None = None) -> ScanResult:
             with os.scandir(directory) as it:
                 entries = list(it)
         except OSError as e:
-            result.problems.append((directory, _reason(e)))
+            result.problems.append((directory, os_error_reason(e)))
             result.incomplete.append(directory)
             return
         inner = ancestors | {key}
@@ -96,7 +98,7 @@ def scan(root: str, skip: set[str] | None = None) -> ScanResult:
                 result.files.append(FoundFile(entry.path, st.st_size, st.st_mtime_ns))
             except OSError as e:
                 if is_photo_name(entry.name) or e.errno == errno.ELOOP:
-                    reason = "broken symbolic link" if is_link and e.errno == errno.ENOENT else _reason(e)
+                    reason = "broken symbolic link" if is_link and e.errno == errno.ENOENT else os_error_reason(e)
                     result.problems.append((entry.path, reason))
         for sub in subdirs:
             walk(sub, inner)

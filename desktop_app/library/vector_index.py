@@ -92,6 +92,7 @@ def marker_shape_problem(marker: dict) -> str | None:
         "M": lambda v: _is_int(v) and 2 <= v <= 1024,
         "recall": lambda v: v is None or isinstance(v, float | int) and not isinstance(v, bool) and 0 <= v <= 1,
         "recall_count": lambda v: v is None or _is_int(v) and v >= 0,
+        "file_mtime_ns": lambda v: _is_int(v) and v >= 0,
     }
     for key, ok in optional.items():
         if key in marker and not ok(marker[key]):
@@ -153,6 +154,30 @@ class VectorIndex:
             self.dirty = True  # an index saved before recall was measured: measured at the next save
         return self
 
+    def is_current(self, catalogue: Catalogue, writer: bool = False) -> bool:
+        """Whether the saved index reflects the catalogue as it is, so that opening it would change
+        nothing: a valid marker for this catalogue and model whose file passes its size and checksum,
+        whose change number is the catalogue's latest, whose count is the catalogue's and whose recall
+        needs no measuring. Loads neither hnswlib nor the index file (hashing reads it).
+
+        ``writer`` (the caller holds the library's writer lock): a marker written before markers
+        recorded the file's mtime gets it once the file has been hashed, so later opens skip the hash."""
+        marker = self.read_marker()
+        if marker is None or self._marker_problem(marker, verify=True, trust_unchanged=True) is not None:
+            return False
+        if writer and "file_mtime_ns" not in marker:
+            try:
+                self._write_marker({**marker, "file_mtime_ns": (self.directory / marker["file"]).stat().st_mtime_ns})
+            except OSError:
+                pass  # only the next open's speed depends on it
+        recall, measured_at = marker.get("recall"), marker.get("recall_count")
+        if marker["count"] > RECALL_K and (recall is None or measured_at is None or marker["count"] > measured_at * (1 + RECALL_GROWTH)):
+            return False  # see needs_recall: the next save measures it
+        with catalogue.session() as s:
+            if catalogue.current_seq(s) != marker["seq"]:
+                return False
+        return self._catalogue_count(catalogue) == marker["count"]
+
     def read_marker(self) -> dict | None:
         try:
             marker = json.loads(self.marker_path.read_text(encoding="utf-8"))
@@ -194,7 +219,10 @@ class VectorIndex:
             "target": RECALL_TARGET,
         }
 
-    def _marker_problem(self, marker: dict, verify: bool = False) -> str | None:
+    def _marker_problem(self, marker: dict, verify: bool = False, trust_unchanged: bool = False) -> str | None:
+        """What makes the saved index unusable, or None. ``verify`` hashes the file against the
+        marker's checksum; with ``trust_unchanged`` only when its mtime differs from the one recorded
+        when it was written and hashed (the trust a pack's files get at load: see pack.py)."""
         expected = {"format": FORMAT, "model": self.model, "dim": self.dim, "catalogue": self.catalogue_id}
         for key, value in expected.items():
             if marker.get(key) != value:
@@ -208,7 +236,8 @@ class VectorIndex:
                 return "the index file is missing"
             if path.stat().st_size != marker["file_size"]:
                 return "the index file has the wrong size (truncated or replaced)"
-            if verify and file_checksum(path) != marker["checksum"]:
+            unchanged = trust_unchanged and marker.get("file_mtime_ns") == path.stat().st_mtime_ns
+            if verify and not unchanged and file_checksum(path) != marker["checksum"]:
                 return "the index file is corrupt (it does not match its checksum)"
         except OSError as e:
             return f"the index file cannot be read ({e.strerror or e})"
@@ -219,8 +248,8 @@ class VectorIndex:
         if marker is None:
             return "there was no index" if not self.marker_path.exists() else "its marker is unreadable"
         # hnswlib trusts its file completely (bad links crash the process): it only ever reads
-        # bytes whose checksum was just verified.
-        problem = self._marker_problem(marker, verify=True)
+        # bytes whose checksum was verified, now or when the file was written (same size and mtime).
+        problem = self._marker_problem(marker, verify=True, trust_unchanged=True)
         if problem:
             return problem
         import hnswlib
@@ -399,7 +428,6 @@ class VectorIndex:
         if self.needs_recall():
             self.tune()
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp_marker = None
         fd, tmp_index = tempfile.mkstemp(dir=self.directory, prefix=f"{self.model}.", suffix=".hnsw")
         os.close(fd)
         try:
@@ -410,6 +438,7 @@ class VectorIndex:
                 raise IndexWriteError(f"only {actual} of {expected} bytes could be written (is the disk full?)")
             _fsync(tmp_index)
             checksum = file_checksum(tmp_index)
+            written = os.stat(tmp_index)
             marker = {
                 "format": FORMAT,
                 "model": self.model,
@@ -421,24 +450,18 @@ class VectorIndex:
                 "file": os.path.basename(tmp_index),
                 "file_size": actual,
                 "checksum": checksum,
+                "file_mtime_ns": written.st_mtime_ns,  # hashed as it was then: see _marker_problem
                 "ef": self.ef,
                 "M": self.M,
                 "recall": None if self.recall is None else round(float(self.recall), 4),
                 "recall_count": self.recall_count,
             }
-            fd, tmp_marker = tempfile.mkstemp(dir=self.directory, prefix=f".{self.model}.", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(marker, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_marker, self.marker_path)
+            self._write_marker(marker)
         except BaseException:
-            for leftover in (tmp_index, tmp_marker):
-                if leftover:
-                    try:
-                        os.unlink(leftover)
-                    except OSError:
-                        pass
+            try:
+                os.unlink(tmp_index)
+            except OSError:
+                pass
             raise
         self.dirty = False
         # The previous file, and any left by a save that was killed half-way.
@@ -448,6 +471,22 @@ class VectorIndex:
                     stale.unlink()
                 except OSError:
                     pass
+
+    def _write_marker(self, marker: dict) -> None:
+        """Replace the marker atomically (the commit point of a save)."""
+        fd, tmp_marker = tempfile.mkstemp(dir=self.directory, prefix=f".{self.model}.", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(marker, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_marker, self.marker_path)
+        except BaseException:
+            try:
+                os.unlink(tmp_marker)
+            except OSError:
+                pass
+            raise
 
     # ------------------------------------------------------------------ search
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QToolButton
 
 from tests.gui.test_gui_app import _indexed, _settle, window  # noqa: F401
-from tests.integration.test_places import gps_exif
+from tests.photo_fixtures import gps_exif
 
 
 def _photo(path, size, seed, when, exif_extra=None):

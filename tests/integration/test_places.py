@@ -13,21 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.library import migrations
 from tests.library_helpers import REPO, make_photo
+from tests.photo_fixtures import gps_exif
 
 pytest.importorskip("reverse_geocoder")
-
-
-def _dms(value: float) -> tuple[float, float, float]:
-    value = abs(value)
-    d = int(value)
-    m = int((value - d) * 60)
-    return (float(d), float(m), round((value - d - m / 60) * 3600, 2))
-
-
-def gps_exif(lat: float, lon: float) -> dict:
-    """EXIF with a GPS IFD (tag 0x8825) the way cameras write it: degrees, minutes, seconds and N/S, E/W."""
-    return {0x8825: {1: "N" if lat >= 0 else "S", 2: _dms(lat), 3: "E" if lon >= 0 else "W", 4: _dms(lon)}}
 
 
 PHOTOS = {
@@ -93,17 +83,23 @@ def test_index_names_places_and_search_filters_on_them(tiny_model, library_dir, 
 def test_a_library_from_before_places_gets_them_on_the_next_index(tiny_model, library_dir, gps_photos):
     code, _, err = pixfind("index", gps_photos, "--library", library_dir)
     assert code == 0, err
-    # Make it a version-2 catalogue, as the previous release wrote it: no place column.
+    # Make it a version-2 catalogue, as that release wrote it: no place column, no text read in photos.
     conn = sqlite3.connect(library_dir / "catalogue.db")
     conn.execute("ALTER TABLE photos DROP COLUMN place")
+    for trigger in ("ocr_lines_insert", "ocr_lines_delete", "ocr_lines_update", "photos_content_changed"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    for table in ("ocr_fts", "ocr_done", "ocr_lines"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP VIEW ocr_terms")
+    conn.execute("DELETE FROM meta WHERE key = 'ocr'")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
 
-    # Opening it upgrades the schema; the places are not known yet.
+    # Opening it upgrades the schema to the latest; the places are not known yet.
     assert search(library_dir, "a photo", "--place", "japan") == []
     conn = sqlite3.connect(library_dir / "catalogue.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
     assert conn.execute("SELECT count(*) FROM photos WHERE place IS NOT NULL").fetchone()[0] == 0
     conn.close()
 
