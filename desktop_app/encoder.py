@@ -357,6 +357,9 @@ class Encoder:
         self._tokenizer = None
         self._tokenizer_path = pack_member(self.pack_dir, self.manifest.text.tokenizer_file)
         self._opening = threading.Lock()
+        # Only the app's encoders (lazy) use the optimised-graph cache: building, verifying or
+        # installing a pack opens its sessions once, and must leave nothing behind but the pack.
+        self._use_session_cache = lazy
         if not lazy:
             # Open both sessions now: a damaged or mismatched pack must fail at load, not mid-search.
             self.load(image=True, text=True)
@@ -435,7 +438,7 @@ class Encoder:
             sources.append(self.manifest.files.get(member))
         # The text tower opens from the optimised-graph cache (a cold search's largest cost); the
         # image tower, opened once per indexing run, as it is (its convolution's layout is CPU-specific).
-        cached = what == TEXT and all(sources)
+        cached = what == TEXT and self._use_session_cache and all(sources)
         session = self._session(path, sources if cached else None)
         check_graph(session, path, expected_input, what, self.pack_dir / "pack.json", **graph_checks)
         if os.environ.get(DEBUG_SESSIONS_ENV):
