@@ -16,7 +16,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QToolButton
 
-from tests.gui.test_gui_app import _indexed, _settle, window  # noqa: F401
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import settle as _settle
 from tests.photo_fixtures import gps_exif
 
 

@@ -15,7 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from tests.gui.test_gui_app import _click, _indexed, photos, real_photos, window  # noqa: F401
+from tests.gui.helpers import click as _click
+from tests.gui.helpers import index_folder as _indexed
 
 
 def test_dialog_uses_the_calibrated_default_and_pre_marks_only_certain_copies(qtbot, tiny_model, window, photos):

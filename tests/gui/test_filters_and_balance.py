@@ -15,12 +15,10 @@ from PySide6.QtCore import QDate, QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QTableView
 
-from tests.gui import test_gui_app
-from tests.gui.test_gui_app import _exif, _indexed, _settle
+from tests.gui.helpers import camera_exif as _exif
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import settle as _settle
 from tests.library_helpers import make_photo
-
-# the window and photo fixtures of the GUI tests
-window, photos, real_photos = test_gui_app.window, test_gui_app.photos, test_gui_app.real_photos
 
 
 def _settled(qtbot, w) -> None:

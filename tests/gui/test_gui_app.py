@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,91 +21,8 @@ from PySide6.QtWidgets import QMessageBox
 from desktop_app.gui import create_app
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.services.arrange import arrange
+from tests.gui.helpers import REAL, click, index_folder, search_words, settle
 from tests.library_helpers import REPO, make_photo
-
-REAL = ["astronaut", "coffee", "chelsea", "rocket", "horse", "camera", "coins", "moon"]
-
-
-def _exif(model: str, when: dt.datetime) -> dict:
-    return {0x010F: "Acme", 0x0110: model, 0x8769: {0x9003: when.strftime("%Y:%m:%d %H:%M:%S")}}
-
-
-@pytest.fixture(scope="session")
-def real_photos(tmp_path_factory) -> Path:
-    """Real photographs from scikit-image with camera and date EXIF, a near-copy and a corrupt file."""
-    import skimage.data
-
-    folder = tmp_path_factory.mktemp("photos")
-    for i, name in enumerate(REAL):
-        a = np.asarray(getattr(skimage.data, name)())
-        if a.dtype == bool:
-            a = a.astype(np.uint8) * 255
-        image = Image.fromarray(a).convert("RGB")
-        model = "Alpha 1" if i % 2 == 0 else "Beta 2"
-        e = Image.Exif()
-        for tag, value in _exif(model, dt.datetime(2020 + i, 6, 1, 12, 0)).items():
-            if isinstance(value, dict):
-                e.get_ifd(tag).update(value)
-            else:
-                e[tag] = value
-        image.save(folder / f"{name}.jpg", "JPEG", quality=90, exif=e)
-    # a near-duplicate of the cat: smaller and re-compressed
-    cat = Image.open(folder / "chelsea.jpg")
-    cat.resize((cat.width // 2, cat.height // 2)).save(folder / "chelsea-small.jpg", "JPEG", quality=70)
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
-    return folder
-
-
-@pytest.fixture
-def photos(real_photos, tmp_path) -> Path:
-    folder = tmp_path / "Photos"
-    shutil.copytree(real_photos, folder)
-    return folder
-
-
-@pytest.fixture
-def window(qtbot, library_dir):
-    create_app()
-    w = MainWindow(str(library_dir), watch=False)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
-    yield w
-    w.close()
-    # Qt's offscreen platform crashes at interpreter exit if the clipboard still owns data a test put there.
-    QGuiApplication.clipboard().clear()
-
-
-def _indexed(qtbot, w, folder, timeout=60000):
-    qtbot.waitUntil(lambda: w.model_ready or w.model_problem is not None, timeout=20000)
-    assert w.model_ready, w.model_problem
-    with qtbot.waitSignal(w.index_finished, timeout=timeout):
-        w.add_folder(str(folder))
-    # The window refreshes its overview after the pass: wait for the one with every photo of the pass
-    # (a live refresh from mid-pass may still be on screen when index_finished fires).
-    expected = w.service.overview()
-    qtbot.waitUntil(
-        lambda: w.overview is not None and (w.overview.photos, w.overview.embedded) == (expected.photos, expected.embedded),
-        timeout=10000,
-    )
-
-
-def _search(qtbot, w, text):
-    with qtbot.waitSignal(w.search_finished, timeout=20000):
-        w.search.clear()
-        qtbot.keyClicks(w.search, text)
-    qtbot.waitUntil(lambda: w.last_result is not None and w.last_result.request.text == text, timeout=10000)
-    return [it.name for it in w.model.items]
-
-
-def _settle(qtbot, w):
-    """Wait for searches and thumbnails in flight."""
-    from desktop_app.gui import tasks
-
-    qtbot.waitUntil(lambda: tasks.pool().activeThreadCount() == 0, timeout=20000)
-    qtbot.wait(50)
 
 
 def test_first_run_without_a_model_explains_what_to_do(qtbot, window):
@@ -136,7 +51,7 @@ def test_import_a_pack_from_the_first_run_screen(qtbot, window, tiny_pack):
 
 def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, photos):
     w = window
-    _indexed(qtbot, w, photos)
+    index_folder(qtbot, w, photos)
     assert w.overview.photos == len(REAL) + 1
     assert [os.path.basename(s.path) for s in w.overview.skipped] == ["broken.jpg"]
     assert w.panel.errors_button.isVisible() and "1 file" in w.panel.errors_button.text()
@@ -148,7 +63,7 @@ def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, pho
     w.panel.errors_dialog.close()
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.results_page, timeout=10000)  # once the browse after the pass is in
 
-    names = _search(qtbot, w, "a photo of a cat")
+    names = search_words(qtbot, w, "a photo of a cat")
     assert len(names) == len(REAL) + 1 and set(names) == {f"{n}.jpg" for n in REAL} | {"chelsea-small.jpg"}
     scores = [it.score for it in w.model.items]
     assert scores == sorted(scores, reverse=True)
@@ -160,7 +75,7 @@ def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, pho
     w.view.setCurrentIndex(w.model.index(row))
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.find_similar_current()
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert [it.name for it in w.model.items[:2]] == ["chelsea.jpg", "chelsea-small.jpg"]
     assert w.model.items[0].score == pytest.approx(1.0, abs=1e-4)
     assert w.bar.examples and w.bar.examples[0].endswith("chelsea.jpg")
@@ -170,7 +85,7 @@ def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, pho
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         qtbot.keyClicks(w.search, "not a rocket")
         w.searcher.search_now()
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert w.bar.balance_row.isVisible()
     request = w.last_result.request
     assert request.text == "not a rocket" and request.images == w.bar.examples
@@ -194,7 +109,7 @@ def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, pho
     w.search.setFocus()
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         qtbot.keyClick(w.search, Qt.Key_Escape)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert not w.bar.examples and w.search.text() == ""
     assert w.last_result.browse
     dates = [it.date for it in w.model.items]
@@ -210,13 +125,13 @@ def test_add_folder_index_search_and_find_similar(qtbot, tiny_model, window, pho
 
 def test_filters_sort_and_relevance(qtbot, tiny_model, window, photos):
     w = window
-    _indexed(qtbot, w, photos)
-    _search(qtbot, w, "a horse")
+    index_folder(qtbot, w, photos)
+    search_words(qtbot, w, "a horse")
     assert w.bar.camera_filter.isVisible() and w.bar.camera_filter.count() == 3  # any, Acme Alpha 1, Acme Beta 2
 
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.camera_filter.setCurrentIndex(w.bar.camera_filter.findData("Acme Alpha 1"))
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert {it.name for it in w.model.items} == {f"{n}.jpg" for i, n in enumerate(REAL) if i % 2 == 0}
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.camera_filter.setCurrentIndex(0)
@@ -232,19 +147,19 @@ def test_filters_sort_and_relevance(qtbot, tiny_model, window, photos):
     w.bar.date_to.blockSignals(False)
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.date_filter.setCurrentIndex(w.bar.date_filter.count() - 1)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert {it.name for it in w.model.items} == {f"{REAL[i]}.jpg" for i in (1, 2, 3)}
 
     # newest first
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.sort.setCurrentIndex(w.bar.sort.findData("date"))
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert [it.name for it in w.model.items] == [f"{REAL[i]}.jpg" for i in (3, 2, 1)]
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.date_filter.setCurrentIndex(0)
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.sort.setCurrentIndex(0)
-    _settle(qtbot, w)
+    settle(qtbot, w)
 
     # the relevance slider hides weak matches: exactly those below the slider's score
     everything = {it.id: it.score for it in w.model.items}
@@ -254,7 +169,7 @@ def test_filters_sort_and_relevance(qtbot, tiny_model, window, photos):
     low, high = w.bar.score_range  # the slider spans the model's calibrated scores
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.strictness.setValue(min(100, max(1, int(np.ceil((cut - low) / (high - low) * 100)))))
-    _settle(qtbot, w)
+    settle(qtbot, w)
     kept = {i for i, score in everything.items() if score >= w.bar.min_score - 1e-6}
     assert 0 < len(kept) < len(everything)  # the cut falls inside the scores: the check below can fail both ways
     assert {it.id for it in w.model.items} == kept
@@ -262,7 +177,7 @@ def test_filters_sort_and_relevance(qtbot, tiny_model, window, photos):
     # arrange by similarity: the good matches laid out by FLAS on the grid's columns, the weaker ones after
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.bar.strictness.setValue(0)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     shown = list(w.model.items)
     assert {it.id for it in shown} == set(everything)
     good = shown[: w.model.good]
@@ -317,11 +232,11 @@ def test_cancel_pause_and_resume_indexing(qtbot, tiny_model, window, tmp_path):
         w.panel.cancel_button.click()
     assert "cancelled" in w.panel.last_run.text()
     qtbot.waitUntil(lambda: w.overview is not None and not w.indexer.running, timeout=10000)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     partial = w.overview.photos
     assert 0 < partial < total
     # search works on what was indexed
-    assert len(_search(qtbot, w, "colourful")) == partial
+    assert len(search_words(qtbot, w, "colourful")) == partial
     # re-index resumes and completes
     with qtbot.waitSignal(w.index_finished, timeout=120000):
         w.panel.reindex_button.click()
@@ -331,8 +246,8 @@ def test_cancel_pause_and_resume_indexing(qtbot, tiny_model, window, tmp_path):
 
 def test_detail_view_copy_export_and_keyboard(qtbot, tiny_model, window, photos, tmp_path):
     w = window
-    _indexed(qtbot, w, photos)
-    _settle(qtbot, w)
+    index_folder(qtbot, w, photos)
+    settle(qtbot, w)
     # Ctrl+F focuses the search field
     w.view.setFocus()
     qtbot.keyClick(w, Qt.Key_F, Qt.ControlModifier)
@@ -374,13 +289,13 @@ def test_detail_view_copy_export_and_keyboard(qtbot, tiny_model, window, photos,
 
 def test_paste_and_drop_an_example_image(qtbot, tiny_model, window, photos, tmp_path):
     w = window
-    _indexed(qtbot, w, photos)
-    _settle(qtbot, w)
+    index_folder(qtbot, w, photos)
+    settle(qtbot, w)
     # an image (not a file) on the clipboard: saved and used as the example
     QGuiApplication.clipboard().setImage(Image.open(photos / "rocket.jpg").toqimage() if hasattr(Image.Image, "toqimage") else _qimage(photos / "rocket.jpg"))
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.paste()
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert w.bar.examples and w.model.items[0].name == "rocket.jpg"
     # dropping a file that is not in the library works too
     outside = tmp_path / "outside.png"
@@ -393,7 +308,7 @@ def test_paste_and_drop_an_example_image(qtbot, tiny_model, window, photos, tmp_
     event = QDropEvent(QPointF(50, 50), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier)
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.dropEvent(event)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert w.bar.examples == [str(outside)]
     assert w.model.items[0].name == "coffee.jpg"
 
@@ -404,16 +319,9 @@ def _qimage(path):
     return QImage(str(path))
 
 
-def _click(qtbot, button):
-    from PySide6.QtTest import QTest
-
-    qtbot.waitUntil(lambda: button.isVisible() and button.isEnabled(), timeout=20000)
-    QTest.mouseClick(button, Qt.LeftButton)
-
-
 def _duplicates_dialog_with_the_cat_pair(qtbot, w, photos):
     """Indexed photos and an open Duplicates dialog whose one group is the cat and its smaller copy."""
-    _indexed(qtbot, w, photos)
+    index_folder(qtbot, w, photos)
     # The tiny test model has random weights: pick a threshold between the copy's similarity and the rest.
     items = {it.name: it.id for it in w.service.browse(w.searcher.current_request().filters, "date", 100)}
     vectors = w.service.vectors(list(items.values()))
@@ -437,13 +345,13 @@ def test_trash_button_asks_first_and_cancel_moves_nothing(qtbot, tiny_model, win
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     dialog = _duplicates_dialog_with_the_cat_pair(qtbot, window, photos)
     size = (photos / "chelsea-small.jpg").stat().st_size
-    _click(qtbot, dialog.trash_button)
+    click(qtbot, dialog.trash_button)
     qtbot.waitUntil(lambda: dialog.confirmation is not None and dialog.confirmation.isVisible(), timeout=5000)
     box = dialog.confirmation
     assert box.text() == f"Move 1 photo ({size / 1024:.1f} KB) to the Trash?"
-    _click(qtbot, box.button(QMessageBox.Cancel))
+    click(qtbot, box.button(QMessageBox.Cancel))
     qtbot.waitUntil(lambda: dialog.confirmation is None, timeout=5000)
-    _settle(qtbot, window)  # a trash started by mistake would be a task in flight: let it finish before looking
+    settle(qtbot, window)  # a trash started by mistake would be a task in flight: let it finish before looking
     assert (photos / "chelsea-small.jpg").exists()
     assert not (tmp_path / "xdg" / "Trash").exists()
     assert not dialog.undo_bar.isVisible()
@@ -455,10 +363,10 @@ def test_duplicates_go_to_the_trash_and_undo_puts_them_back(qtbot, tiny_model, w
     w = window
     dialog = _duplicates_dialog_with_the_cat_pair(qtbot, w, photos)
     original = (photos / "chelsea-small.jpg").read_bytes()
-    _click(qtbot, dialog.trash_button)
+    click(qtbot, dialog.trash_button)
     qtbot.waitUntil(lambda: dialog.confirmation is not None and dialog.confirmation.isVisible(), timeout=5000)
     with qtbot.waitSignal(dialog.trashed, timeout=20000):
-        _click(qtbot, dialog.confirm_button)
+        click(qtbot, dialog.confirm_button)
     assert not (photos / "chelsea-small.jpg").exists()
     trashed = list((tmp_path / "xdg" / "Trash" / "files").iterdir())
     assert [p.name for p in trashed] == ["chelsea-small.jpg"]  # in the trash, never deleted
@@ -467,7 +375,7 @@ def test_duplicates_go_to_the_trash_and_undo_puts_them_back(qtbot, tiny_model, w
     qtbot.waitUntil(lambda: not w.indexer.running and w.overview.photos == len(REAL), timeout=30000)
 
     with qtbot.waitSignal(dialog.restored, timeout=20000):
-        _click(qtbot, dialog.undo_bar.undo_button)
+        click(qtbot, dialog.undo_bar.undo_button)
     assert (photos / "chelsea-small.jpg").read_bytes() == original
     assert list((tmp_path / "xdg" / "Trash" / "files").iterdir()) == []
     assert list((tmp_path / "xdg" / "Trash" / "info").iterdir()) == []
@@ -527,7 +435,7 @@ def test_new_photos_in_a_watched_folder_are_picked_up(qtbot, tiny_model, library
     w = MainWindow(str(library_dir), watch=True)
     qtbot.addWidget(w)
     w.show()
-    _indexed(qtbot, w, photos)
+    index_folder(qtbot, w, photos)
     qtbot.waitUntil(lambda: w.indexer._observer is not None, timeout=10000)
     observer, overview = w.indexer._observer, w.overview
     w.refresh_overview()  # as after every indexing pass: the watcher keeps running, no gap to miss a change in
@@ -544,7 +452,7 @@ def test_two_folders_and_filter_by_folder(qtbot, tiny_model, window, photos, tmp
     other = tmp_path / "Holidays"
     for i in range(3):
         make_photo(other / f"h{i}.jpg", seed=100 + i)
-    _indexed(qtbot, w, photos)
+    index_folder(qtbot, w, photos)
     with qtbot.waitSignal(w.index_finished, timeout=60000):
         w.add_folder(str(other))
     qtbot.waitUntil(lambda: len(w.overview.folders) == 2 and w.overview.photos == len(REAL) + 4, timeout=10000)
@@ -553,7 +461,7 @@ def test_two_folders_and_filter_by_folder(qtbot, tiny_model, window, photos, tmp
     row = next(i for i in range(w.panel.folders.count()) if w.panel.folders.item(i).text().startswith("Holidays"))
     with qtbot.waitSignal(w.search_finished, timeout=20000):
         w.panel.folders.setCurrentRow(row)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert sorted(it.name for it in w.model.items) == ["h0.jpg", "h1.jpg", "h2.jpg"]
     # removing it, through the panel's button and its question: tests/gui/test_folder_removal.py
 
@@ -566,7 +474,7 @@ def test_pulling_a_model_that_needs_more_explains_in_one_line(qtbot, tiny_model,
     qtbot.waitUntil(lambda: window.model_ready, timeout=20000)
     window.show_models()
     dialog = window.models_dialog
-    dialog.known.setCurrentIndex(dialog.known.findData("mcip-siglip-so400m-384"))
+    dialog.available.setCurrentItem(dialog.available_row("mcip-siglip-so400m-384"))
     dialog.pull_button.click()
     qtbot.waitUntil(lambda: dialog.pull_button.isEnabled(), timeout=10000)
     assert len(asked) == 1
@@ -601,7 +509,7 @@ def _window_search(qtbot, w, text, press_enter: bool) -> list[tuple[str, float]]
     if press_enter:
         qtbot.keyClick(w.search, Qt.Key_Return)
     qtbot.waitUntil(lambda: w.last_result is not None and w.last_result.request.text == text and not w.searcher.busy, timeout=20000)
-    _settle(qtbot, w)
+    settle(qtbot, w)
     assert w.last_result.request.text == text and w.last_result.complete
     return [(it.path, it.score) for it in w.model.items]
 
@@ -618,8 +526,8 @@ def _same_ranking(window_rows, cli_rows) -> None:
 )
 def test_window_and_pixfind_search_rank_the_same_photos(qtbot, tiny_model, window, photos, library_dir, query, press_enter):
     w = window
-    _indexed(qtbot, w, photos)
-    _settle(qtbot, w)
+    index_folder(qtbot, w, photos)
+    settle(qtbot, w)
     window_rows = _window_search(qtbot, w, query, press_enter)
     assert len(window_rows) == len(REAL) + 1
     _same_ranking(window_rows, _cli_search(library_dir, query))
@@ -634,8 +542,8 @@ def test_window_and_pixfind_search_rank_the_same_photos_for_image_and_words(qtbo
     from PySide6.QtWidgets import QFileDialog
 
     w = window
-    _indexed(qtbot, w, photos)
-    _settle(qtbot, w)
+    index_folder(qtbot, w, photos)
+    settle(qtbot, w)
     example = tmp_path / "example.png"  # not in the library: both front ends encode it
     Image.open(photos / "coffee.jpg").resize((200, 150)).save(example)
     # "Search by image…" as a user clicks it; the file dialog answers with the example

@@ -11,12 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
 
-from tests.gui import test_gui_app as _app
-from tests.gui.test_gui_app import _indexed, _settle
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import settle as _settle
 from tests.library_helpers import make_photo
-
-# the window and photo fixtures of the window tests
-window, photos, real_photos = _app.window, _app.photos, _app.real_photos
 
 SIZES = [(720, 480), (1024, 700), (1920, 1080)]
 

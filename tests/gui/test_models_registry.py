@@ -25,7 +25,6 @@ from PySide6.QtCore import Qt
 from desktop_app import model_store, paths
 from desktop_app.gui.models_dialog import AVAILABLE_COLUMNS, NEEDS_EXPORT
 from desktop_app.services import models as model_service
-from tests.gui.test_gui_app import window  # noqa: F401
 from tests.hub_server import HubHandler, HubState, Repo, serving_hub
 
 PIXFIND = Path(sys.executable).with_name("pixfind")

@@ -13,7 +13,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QContextMenuEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from tests.gui.test_gui_app import _indexed, _search, _settle, window  # noqa: F401
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import search_words as _search
+from tests.gui.helpers import settle as _settle
 from tests.integration.test_ocr import latin_font, render
 
 

@@ -15,11 +15,9 @@ from desktop_app.gui import create_app
 from desktop_app.gui.date_sections import date_sections
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.services import LibraryService, SearchRequest
-from tests.gui import test_gui_app as _app
-from tests.gui.test_gui_app import REAL, _indexed, _settle
-
-# the window and photo fixtures of the window tests
-window, photos, real_photos = _app.window, _app.photos, _app.real_photos
+from tests.gui.helpers import REAL
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import settle as _settle
 
 
 def _type_query(qtbot, w, text, enter=False):

@@ -11,7 +11,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QPushButton, QTreeWidget
 
-from tests.gui.test_gui_app import _indexed, _settle, window  # noqa: F401
+from tests.gui.helpers import index_folder as _indexed
+from tests.gui.helpers import settle as _settle
 from tests.library_helpers import make_photo
 
 

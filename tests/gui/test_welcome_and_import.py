@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QListView
 
 from desktop_app import paths
 from desktop_app.services import models as model_service
-from tests.gui.test_gui_app import window  # noqa: F401
 
 COMMAND_WORDS = ("pixfind models", "pixfind status", "--tokenizer", "terminal")
 

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 
-from desktop_app.library.catalogue import Embedding, Folder, Photo
+from desktop_app.library.catalogue import Embedding
 from desktop_app.library.indexer import delete_photos
 from desktop_app.library.library_dir import Library
+from tests.vector_helpers import add_photos
 
 MODEL, DIM = "m@test", 16
 
 
 def _add(lib: Library, n: int, rng) -> list[int]:
-    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    cat = lib.catalogue
-    with cat.session() as s, s.begin():
-        folder = s.query(Folder).first() or Folder(path="/photos", added_at=0.0)
-        s.add(folder)
-        s.flush()
-        first = cat.next_seq(s, n)
-        ids = []
-        for i, v in enumerate(vectors):
-            start = s.query(Photo).count()
-            p = Photo(folder_id=folder.id, path=f"/photos/{start}-{rng.integers(1 << 40)}.jpg", size=1, mtime_ns=0,
-                      fingerprint=str(rng.integers(1 << 40)), file_time=0.0, indexed_at=time.time())
-            s.add(p)
-            s.flush()
-            s.add(Embedding(photo_id=p.id, model=MODEL, vector=v.tobytes(), seq=first + i))
-            ids.append(p.id)
-    return ids
+    return add_photos(lib, n, rng, MODEL, DIM)
 
 
 @pytest.fixture
