@@ -72,6 +72,9 @@ def test_indexing_one_folder_leaves_the_other_folders_photos_and_problems_alone(
     assert db_rows(library_dir, "SELECT COUNT(*) FROM photos")[0][0] == 4
     skipped = sorted(os.path.relpath(os.fsdecode(p), tmp_path) for (p,) in db_rows(library_dir, "SELECT path FROM skipped_files"))
     assert skipped == ["a/empty.jpg", "b/empty.jpg"]
+    make_photo(tmp_path / "b" / "empty.jpg", seed=30)  # the user mends the file: it leaves the skipped list
+    assert index_json(capsys, library_dir, tmp_path / "b")["encoded"] == 1
+    assert [os.path.basename(os.fsdecode(p)) for (p,) in db_rows(library_dir, "SELECT path FROM skipped_files")] == ["empty.jpg"]
 
 
 def test_progress_counts_towards_the_photos_to_encode_and_saves_on_schedule(tmp_path, tiny_model, library_dir):
