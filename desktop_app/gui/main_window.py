@@ -66,6 +66,7 @@ class MainWindow(FoldersAndIndexing, tasks.TaskOwner, QMainWindow):
         self.starter_install: StarterInstall | None = None  # the welcome page's one-click starter model
         self._welcome_problem: str | None = None
         self._last_live_refresh = 0.0
+        self._paused_shown = False  # the grid was refreshed when indexing paused
 
         self.loader = ThumbnailLoader(self.service.library.thumbnails.directory, self)
         self.model = ResultModel(self.loader, self)

@@ -81,6 +81,7 @@ class FoldersAndIndexing:
         self.panel.set_running(True)
         self.status_area.indexing_started()
         self._pass_scanned = False
+        self._paused_shown = False
         self._update_page()
 
     def _index_progress(self, p) -> None:
@@ -93,6 +94,16 @@ class FoldersAndIndexing:
         now = time.monotonic()
         cost = self.last_result.seconds if self.last_result is not None else 0.0
         wait = 0.5 if not self.model.rowCount() else max(3.0, 10 * cost)  # the first photos as soon as they are in
+        if p.paused and not self._paused_shown:
+            # Paused: show what is indexed so far (a fast pass can reach the pause before its
+            # first live refresh), and the panel's counts with it.
+            self._paused_shown = True
+            self._last_live_refresh = now
+            self.refresh_overview()
+            self.run_search(keep_view=True)
+            return
+        if not p.paused:
+            self._paused_shown = False
         if p.done and not p.paused and now - self._last_live_refresh > wait and self.view.verticalScrollBar().value() == 0:
             # Search works on what is indexed so far: let the results grow while indexing goes on,
             # and the panel's counts with them.
