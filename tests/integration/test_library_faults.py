@@ -28,6 +28,7 @@ from tests.library_helpers import (
     make_photo,
     run_cli,
 )
+from tests.unprivileged import as_user_without_read_override
 
 
 def test_bad_files_are_skipped_with_reasons(tmp_path, capsys, tiny_model, library_dir):
@@ -66,26 +67,8 @@ def test_bad_files_are_skipped_with_reasons(tmp_path, capsys, tiny_model, librar
     assert code == 0 and any(r["path"].endswith("caf\\xe9.jpg") for r in json.loads(out))
 
 
-# root reads any file: drop the two capabilities that let it (CAP_DAC_OVERRIDE alone is not enough,
-# CAP_DAC_READ_SEARCH still reads a chmod 000 file) for the pixfind process, when setpriv can.
-DROP_READ_CAPS = "-dac_override,-dac_read_search"
-
-
-def _as_user_without_read_override() -> list[str] | None:
-    """A command prefix that runs a process without root's permission bypass; [] when not root;
-    None when that is not possible here."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    prefix = [setpriv, f"--inh-caps={DROP_READ_CAPS}", f"--ambient-caps={DROP_READ_CAPS}", f"--bounding-set={DROP_READ_CAPS}"]
-    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
-    return prefix if probe.returncode == 0 else None
-
-
 def test_unreadable_file_is_skipped(tmp_path, capsys, tiny_model, library_dir):
-    prefix = _as_user_without_read_override()
+    prefix = as_user_without_read_override()
     if prefix is None:
         pytest.skip("running as root without a working setpriv: the 'permission denied' skip reason of an unreadable "
                     "photo is not covered here")
@@ -100,10 +83,8 @@ def test_unreadable_file_is_skipped(tmp_path, capsys, tiny_model, library_dir):
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
     assert report["encoded"] == 1
-    # The reason comes from the fingerprint's OSError here ("Permission denied", strerror's wording) where
-    # the scanner and decoder say "permission denied": compared without case until the indexer words it alike.
     [skipped] = report["skipped"]
-    assert skipped["path"] == str(root / "secret.jpg") and skipped["reason"].lower() == "permission denied"
+    assert skipped["path"] == str(root / "secret.jpg") and skipped["reason"] == "permission denied"
 
 
 def test_folder_vanishing_mid_run(tmp_path, tiny_model, library_dir):
