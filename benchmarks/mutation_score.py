@@ -64,10 +64,12 @@ MODULES: dict[str, tuple[str, list[str], list[str]]] = {
                     "tests/unit/test_regressions_core.py", "tests/unit/test_mutation_kills_more.py",
                     "-k", "not tokenizer and not fingerprint and not date"], []),
     "text_tokenizer": ("desktop_app/text_tokenizer.py",
-                       ["tests/unit/test_tokenizer_parity.py", "tests/unit/test_properties.py",
+                       ["tests/unit/test_tokenizer_mutants.py", "tests/unit/test_tokenizer_parity.py", "tests/unit/test_properties.py",
+                        "tests/unit/test_pack_format2.py",
                         "-k", "not preprocessing and not date and not fingerprint"], []),
     "search": ("desktop_app/library/search.py",
-               ["tests/integration/test_library_search.py", "tests/integration/test_regressions_library.py",
+               ["tests/unit/test_search_mutants.py", "tests/integration/test_library_search.py",
+                "tests/integration/test_regressions_library.py", "tests/integration/test_ocr_text_search.py",
                 "tests/integration/test_services.py", "tests/integration/test_search_rows.py",
                 "tests/integration/test_relevance_cutoff.py", "tests/unit/test_properties.py",
                 "-k", "not watch and not preprocessing and not tokenizer and not window and not sigkill and not second_indexer"
@@ -103,11 +105,18 @@ def prepare(key: str, work: Path) -> Path:
     tests = [t for t in tests if not t.endswith(".py") or (REPO / t).is_file()]  # a kill list not written yet
     root = work / key
     root.mkdir(parents=True, exist_ok=True)
+    tests_changed = False
     for rel in _files_to_copy():
         src, dst = REPO / rel, root / rel
         if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            before = dst.read_bytes().replace(_CACHED_FIXTURES.encode(), b"") if dst.exists() else None
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+            tests_changed = tests_changed or (rel.startswith("tests/") and before != src.read_bytes())
+    if tests_changed:
+        # mutmut maps each function to the tests that ran it once, and keeps that map: a test
+        # changed since then to reach another function would never be run against its mutants.
+        (root / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     text = (REPO / "pyproject.toml").read_text()
     text = re.split(r"(?m)^\[tool\.mutmut\]", text)[0].rstrip() + "\n\n"
     text += "\n".join([

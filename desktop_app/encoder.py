@@ -322,6 +322,24 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+class _EarlyTexts:
+    """Texts an encoder is embedding on a background thread (``Encoder.start_loading``)."""
+
+    def __init__(self, texts: Sequence[str], language: str | None):
+        self.keys = {(t, language) for t in texts}
+        self.vectors: dict[tuple[str, str | None], np.ndarray] = {}
+        self.done = threading.Event()
+
+    def take(self, texts: list[str], language: str | None) -> list[np.ndarray] | None:
+        """The vectors of ``texts``, once the thread is done; None when it was not embedding all of
+        them, or failed (the caller then embeds them itself, and meets the error there)."""
+        keys = [(t, language) for t in texts]
+        if not keys or not set(keys) <= self.keys:
+            return None
+        self.done.wait()
+        return [self.vectors[k] for k in keys] if all(k in self.vectors for k in keys) else None
+
+
 class Encoder:
     """Embeds images and texts into one L2-normalised space with a model pack."""
 
@@ -357,6 +375,7 @@ class Encoder:
         self._tokenizer = None
         self._tokenizer_path = pack_member(self.pack_dir, self.manifest.text.tokenizer_file)
         self._opening = threading.Lock()
+        self._early: _EarlyTexts | None = None  # texts being embedded ahead of time (start_loading)
         # Only the app's encoders (lazy) use the optimised-graph cache: building, verifying or
         # installing a pack opens its sessions once, and must leave nothing behind but the pack.
         self._use_session_cache = lazy
@@ -382,6 +401,32 @@ class Encoder:
             _ = self.visual_session
         if text:
             _ = self.textual_session
+        return self
+
+    def start_loading(
+        self, image: bool = False, text: bool = True, texts: Sequence[str] = (), language: str | None = None
+    ) -> Encoder:
+        """Start opening the named towers, then embedding ``texts``, on a background thread; return at once.
+
+        ONNX Runtime releases the GIL while it builds a session and while it runs one, so a command
+        that starts this before its own imports (SQLAlchemy, the catalogue) finds its query already
+        embedded when it gets to it. ``encode_texts`` of those texts waits for the thread and returns
+        what it computed (the same call, made earlier). A tower that fails to open here is opened
+        again where it is first used, and its error raised there."""
+        early = _EarlyTexts(texts, language)
+
+        def load() -> None:
+            try:
+                self.load(image=image, text=text)
+                if early.keys:
+                    early.vectors.update(zip([(t, language) for t in texts], self._encode_texts_now(list(texts), language)))
+            except Exception:  # noqa: BLE001 - raised again, with its one-line message, on first use
+                pass
+            finally:
+                early.done.set()
+
+        self._early = early
+        threading.Thread(target=load, name="pixfind-load-towers", daemon=True).start()
         return self
 
     def loaded_sessions(self) -> set[str]:
@@ -536,6 +581,15 @@ class Encoder:
         import numpy as np
 
         texts = list(texts)
+        early = self._early
+        ready = early.take(texts, language) if early is not None else None
+        if ready is not None:
+            return np.stack(ready)
+        return self._encode_texts_now(texts, language, batch_size)
+
+    def _encode_texts_now(self, texts: list[str], language: str | None, batch_size: int = 256) -> np.ndarray:
+        import numpy as np
+
         codes = self._languages(texts, language)
         if not texts:
             return self._empty()

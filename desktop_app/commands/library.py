@@ -12,18 +12,40 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import paths
 from ..errors import PixfindError
-from ..services.library import LibraryService
-from ..services.records import SearchRequest, describe_report
 from ._common import ctrl_c_cancels, library_option, model_option, printable
+
+if TYPE_CHECKING:
+    from ..encoder import Encoder
+    from ..library.query import Term
+    from ..services.library import LibraryService
 
 INDEX_BATCH_SIZE = 8  # see index_command
 MATCHED_LINES = 3  # lines of a photo's text shown under a result that matched quoted words
 FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+def embedding_early(model_name: str | None, terms: list[Term], language: str | None) -> Encoder | None:
+    """The model's encoder, already embedding the query's words on a thread: ONNX Runtime opens the
+    text tower and runs it without the GIL while this process imports SQLAlchemy and opens the
+    library. None when the query has no words for the model, or there is no model (``open_service``
+    then says so)."""
+    texts = [t.value for t in terms if t.kind == "text"]
+    if not texts:
+        return None
+    from ..encoder import Encoder
+    from ..model_store import resolve
+
+    try:
+        encoder = Encoder(resolve(model_name).path, verify=False, lazy=True)
+    except PixfindError:
+        return None
+    return encoder.start_loading(text=True, texts=list(dict.fromkeys(texts)), language=language)
 
 
 def json_path(path: str) -> str:
@@ -31,14 +53,17 @@ def json_path(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def open_service(library_dir, model_name=None, *, model: bool = True) -> LibraryService:
-    """The library service for a command, with the model loaded when the command needs one."""
+def open_service(library_dir, model_name=None, *, model: bool = True, encoder: Encoder | None = None) -> LibraryService:
+    """The library service for a command, with the model loaded when the command needs one
+    (``encoder``: the model's, made by ``embedding_early`` before the service was imported)."""
+    from ..services.library import LibraryService
+
     service = LibraryService(library_dir or paths.default_library_dir())
     if model:
         from ..model_store import starter_notice_once  # not services.models: it imports the downloader
 
         try:
-            service.load_model(model_name)
+            service.load_model(model_name, encoder=encoder)
         except BaseException:
             service.close()
             raise
@@ -83,6 +108,8 @@ def ocr_json(report) -> dict | None:
 
 
 def finish(report, as_json: bool) -> None:
+    from ..services.records import describe_report
+
     ocr = report.ocr
     if as_json:
         click.echo(json.dumps(report_json(report)))
@@ -180,13 +207,16 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
     Words in quotes (or after text:) are looked for in the text read in the photos:
     'receipt "hornbach"' is the photos that say hornbach, the most receipt-like first."""
     from ..library.query import parse
-    from ..library.search import Filters
 
     terms = parse(query, images, add, subtract)  # a malformed query is refused before the model loads
     if language:
         from ..language import to_flores200
 
         to_flores200(language)  # a mistyped code is refused whatever the model
+    encoder = embedding_early(model_name, terms, language or None)
+    from ..library.search import Filters
+    from ..services.records import SearchRequest
+
     in_text = any(t.kind == "written" for t in terms)
     request = SearchRequest(
         text=query or "",
@@ -199,7 +229,7 @@ def search_command(query, images, add, subtract, folder, after, before, camera, 
         limit=limit,
         language=language or None,
     )
-    with open_service(library_dir, model_name) as service:
+    with open_service(library_dir, model_name, encoder=encoder) as service:
         result = service.search(request)
         text_unread = in_text and not result.items and not service.ocr_enabled()
     shown = result.items if show_all else result.items[: result.good]
@@ -345,6 +375,8 @@ def watch_command(settle, library_dir, model_name):
     """Keep the library current while running: re-index whenever its folders change."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    from ..services.records import describe_report
 
     def on_report(report):
         click.echo(describe_report(report))

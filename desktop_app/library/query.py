@@ -22,11 +22,13 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import PixfindError
 from .scanner import is_photo_name
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_WEIGHT = 100.0
 MAX_TERMS = 64
@@ -179,6 +181,8 @@ def for_model(terms: list[Term]) -> list[Term]:
 
 def combine(terms: list[Term], embed_texts, embed_images) -> np.ndarray:
     """The normalised weighted sum of the terms' normalised embeddings (text in the photo aside)."""
+    import numpy as np  # here, not at the top: parsing a query must not wait for NumPy (a cold search parses first)
+
     terms = for_model(terms)
     texts = [t for t in terms if t.kind == "text"]
     images = [t for t in terms if t.kind == "image"]

@@ -82,11 +82,13 @@ class LibraryService:
 
     # ------------------------------------------------------------------ model
 
-    def load_model(self, name: str | None = None) -> str:
-        """Open the active (or named) pack; PixfindError when none is installed."""
+    def load_model(self, name: str | None = None, *, encoder: Encoder | None = None) -> str:
+        """Open the active (or named) pack; PixfindError when none is installed. ``encoder``: one
+        already made for that pack (a command that started opening a tower before importing this)."""
         pack = model_store.resolve(name)
-        # Verified when installed (hashing each time is slow); each tower opens on its first use.
-        encoder = Encoder(pack.path, verify=False, lazy=True)
+        if encoder is None or encoder.pack_dir != pack.path:
+            # Verified when installed (hashing each time is slow); each tower opens on its first use.
+            encoder = Encoder(pack.path, verify=False, lazy=True)
         with self._lock:
             self.encoder, self.engine, self.model_name = encoder, SearchEngine(self.library, encoder), pack.name
         return pack.name

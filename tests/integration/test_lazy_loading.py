@@ -130,3 +130,42 @@ def test_lazy_command_table_matches_the_modules():
         for command in importlib.import_module(f"desktop_app.commands.{module}").COMMANDS:
             found[command.name] = module
     assert found == COMMAND_MODULES
+
+
+def test_texts_embedded_early_are_the_texts_embedded_on_demand(tiny_pack):
+    """What `pixfind search` does before its imports: the thread's vectors are the ones a plain call computes,
+    a text it was not given is embedded as usual, and a batch mixing both is computed in full."""
+    import numpy as np
+
+    plain = Encoder(tiny_pack, lazy=True)
+    early = Encoder(tiny_pack, lazy=True).start_loading(text=True, texts=["a dog", "a cat"])
+    np.testing.assert_array_equal(early.encode_texts(["a cat", "a dog"]), plain.encode_texts(["a cat", "a dog"]))
+    np.testing.assert_array_equal(early.encode_texts(["a bird", "a dog"]), plain.encode_texts(["a bird", "a dog"]))
+    assert early.loaded_sessions() == {"text"}  # never the image tower
+
+
+def test_a_tower_that_fails_to_open_early_fails_where_it_is_used(pack_copy_lazy):
+    encoder = Encoder(pack_copy_lazy, lazy=True)
+    with open(pack_copy_lazy / "textual.onnx", "r+b") as f:
+        f.seek(200)
+        f.write(b"\x00\x01\x02\x03")
+    encoder.start_loading(text=True, texts=["a dog"])  # the thread meets the damage: nothing raised here
+    with pytest.raises(PackError, match=r"textual\.onnx: changed since the pack was opened"):
+        encoder.encode_texts(["a dog"])
+    assert encoder.loaded_sessions() == set()
+
+
+def test_cli_search_embeds_its_words_once_while_the_library_opens(tiny_model, pixfind_home, library_dir, photos):
+    """`pixfind search` gives the service the encoder it started early: one text session, the same answer."""
+    assert _cli(["index", photos, "--library", library_dir], pixfind_home).returncode == 0
+    search = _cli(["search", "a photo + 2:a dog", "--library", library_dir, "--all", "--json"], pixfind_home)
+    assert search.returncode == 0, search.stderr
+    assert _opened(search) == ["text"]
+    with LibraryService(library_dir) as service:
+        service.load_model()
+        expected = service.search(SearchRequest(text="a photo + 2:a dog", limit=20))
+    import json
+
+    shown = json.loads(search.stdout)
+    assert [row["path"] for row in shown] == [it.path for it in expected.items]
+    assert [row["score"] for row in shown] == [round(it.score, 4) for it in expected.items]
