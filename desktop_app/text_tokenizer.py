@@ -112,28 +112,21 @@ class TextTokenizer:
             raise PackError(f"{path}: context_length {self.context_length} is too short for the special tokens")
 
         # Truncation and padding come from pack.json, whatever the file says; the file only
-        # decides the side (open_clip's tokenizers all truncate and pad on the right).
-        truncation = tokenizer.truncation or {}
-        padding = tokenizer.padding or {}
+        # decides the side (open_clip's tokenizers all truncate and pad on the right). The file's
+        # truncation strategy is not used: for one sequence "only_first" and "longest_first" are the
+        # same, and "only_second" would fail every text that needs truncating.
+        truncate_side = (tokenizer.truncation or {}).get("direction", "right")
+        pad_side = (tokenizer.padding or {}).get("direction", "right")
         try:
             tokenizer.enable_truncation(
-                max_length=self.context_length,
-                stride=0,
-                strategy=truncation.get("strategy", "longest_first"),
-                direction=truncation.get("direction", "right"),
+                max_length=self.context_length, stride=0, strategy="longest_first", direction=truncate_side
             )
-            tokenizer.enable_padding(
-                direction=padding.get("direction", "right"),
-                pad_id=pad_id,
-                pad_type_id=int(padding.get("pad_type_id", 0) or 0),
-                pad_token=tokenizer.id_to_token(pad_id) or padding.get("pad_token") or "[PAD]",
-                length=self.context_length,
-                pad_to_multiple_of=None,
-            )
+            # Only the ids and the attention mask are read, so the pad token's name and type id do not matter.
+            tokenizer.enable_padding(direction=pad_side, pad_id=pad_id, length=self.context_length)
         except Exception as e:  # noqa: BLE001 - tokenizers raises bare Exceptions for settings it cannot apply
             raise PackError(f"{path}: cannot apply truncation/padding from pack.json ({one_line(e)})") from None
         self._tokenizer = tokenizer
-        if padding.get("direction", "right") != "right" and (settings.sequence == "trim" or settings.language):
+        if pad_side != "right" and (settings.sequence == "trim" or settings.language):
             raise PackError(f"{path}: pads on the left, so texts cannot be trimmed or given a language token")
         self._language_ids: dict[str, int] = {}
         if settings.language:
@@ -151,10 +144,7 @@ class TextTokenizer:
             byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
             self._specials = tuple(specials)
             # A special token as the pre-tokenizer (byte level) writes it, and its id.
-            self._special_pieces = {
-                "".join(piece for piece, _ in byte_level.pre_tokenize_str(content)): tid
-                for content, tid in specials.items()
-            }
+            self._special_pieces = {byte_level.pre_tokenize_str(content)[0][0]: tid for content, tid in specials.items()}
             self._sot = specials[CLIP_START]
             self._eot = specials[CLIP_END]
 
@@ -242,9 +232,5 @@ class TextTokenizer:
                 ids.append(special)
             else:
                 ids.extend(t.id for t in tok.model.tokenize(piece))
-        ids.append(self._eot)
-        length = self.context_length
-        if len(ids) > length:
-            ids = ids[:length]
-            ids[-1] = self._eot
-        return ids
+        # as open_clip truncates: <end_of_text> stays the last id
+        return ids[: self.context_length - 1] + [self._eot]
