@@ -214,10 +214,9 @@ class SearchEngine:
         import numpy as np
 
         stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == self.model)
-        if allowed is not None:  # at most EXACT_LIMIT ids: under SQLite's variable limit
+        if allowed is not None:  # at most EXACT_LIMIT ids, the filters already applied: under SQLite's variable limit
             stmt = stmt.where(Embedding.photo_id.in_(sorted(allowed)))
-            conditions = ()  # already applied to allowed
-        if conditions:
+        elif conditions:
             stmt = stmt.join(Photo, Photo.id == Embedding.photo_id).where(*conditions)
         rows = s.execute(stmt).all()
         if without:
@@ -249,5 +248,7 @@ class SearchEngine:
             keep = None
         try:
             return self._vindex.search(vector, limit, keep)
-        except RuntimeError:  # hnswlib found fewer than k under a very selective filter
-            return self._vindex.search(vector, min(limit, len(allowed or ())) or 1, keep)
+        except RuntimeError:  # hnswlib found fewer than k under a very selective filter: ask for those there are
+            # Counted in the index: ``allowed`` may name photos without a vector of this model.
+            passing = len(self._vindex) if keep is None else sum(1 for label in self._vindex.live if keep(label))
+            return self._vindex.search(vector, min(limit, passing), keep)
