@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ftfy
 import numpy as np
 
 from .errors import PackError, PixfindError, one_line
@@ -36,9 +35,18 @@ _TRANS_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def basic_clean(text: str) -> str:
-    text = ftfy.fix_text(text)
+    if not _left_alone_by_ftfy(text):
+        import ftfy  # imported only here: most queries never need it, and a cold search pays its import
+
+        text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text))
     return text.strip()
+
+
+def _left_alone_by_ftfy(text: str) -> bool:
+    """Printable ASCII with no ``&``: every fix ftfy makes needs a non-ASCII character, a control
+    character, a line break or an HTML entity, so ``ftfy.fix_text`` returns such a text unchanged."""
+    return text.isascii() and text.isprintable() and "&" not in text
 
 
 def whitespace_clean(text: str) -> str:

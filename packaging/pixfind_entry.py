@@ -1,8 +1,6 @@
 """The bundle's entry point: the same `pixfind` command line (and window) as the pip install's console script."""
 
-import sys
-
-from desktop_app.cli import main
+from desktop_app.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -104,6 +104,28 @@ def test_tokenizer_equals_open_clip_on_any_unicode(clip_tokenizers, texts):
         assert a.tolist() == b.tolist(), repr(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.one_of(
+            st.characters(min_codepoint=0, max_codepoint=0x7F),
+            st.sampled_from(["&amp;", "&amp;amp;amp;", "&lt;b&gt;", "&#39;", "<", "\r\n", "\x1b[31m", "&"]),
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_cleaning_without_ftfy_is_open_clips_cleaning_for_plain_ascii(text):
+    """The tokenizer skips ftfy for printable ASCII without "&" (most queries): its cleaning must
+    still be open_clip's, ftfy and all, for every ASCII text (control characters and entities included)."""
+    import html
+
+    import ftfy
+
+    from desktop_app.text_tokenizer import basic_clean
+
+    assert basic_clean(text) == html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+
+
 # --------------------------------------------------------------------------- date filters
 
 
