@@ -81,6 +81,7 @@ MODULES: dict[str, tuple[str, list[str], list[str]]] = {
                    ["tests/unit/test_duplicates_mutants.py", "tests/integration/test_duplicates_honest.py", "tests/integration/test_library_search.py",
                     "tests/integration/test_services.py",
                     "-k", "duplicate or textures or best_copy or chain or hnswlib_path or cli_shows"], []),
+    # -k filters the kill files too: their test names avoid the words these selections leave out.
     "indexer": ("desktop_app/library/indexer.py",
                 ["tests/unit/test_indexer_mutants.py", "tests/integration/test_library_index.py",
                  "tests/integration/test_library_faults.py", "tests/integration/test_regressions_library.py",

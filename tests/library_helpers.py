@@ -10,6 +10,8 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,21 @@ from PIL import Image
 from desktop_app.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def small_filesystem(mountpoint: Path, size: str, skip_reason: str) -> Iterator[Path]:
+    """``mountpoint`` (an existing folder) as a tmpfs of ``size`` ("2m") while the block runs, to fill
+    up; mounting needs root with CAP_SYS_ADMIN, and the test is skipped with ``skip_reason`` otherwise."""
+    import pytest
+
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"{skip_reason} ({mounted.stderr.decode().strip() or 'mount failed'})")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "--lazy", str(mountpoint)], check=False)
 
 
 def make_photo(path: Path, seed: int, size=(160, 120), exif: dict | None = None) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.library_helpers import REPO, db_rows, make_photo, pixfind_process
+from tests.library_helpers import REPO, db_rows, make_photo, pixfind_process, small_filesystem
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -397,16 +397,8 @@ def small_disk(tmp_path):
     index under load: the test is about the disk filling up mid-run, not about the library's final size."""
     mountpoint = tmp_path / "small-disk"
     mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(
-            "F10 not covered here: cannot mount a small tmpfs to fill up "
-            f"({mounted.stderr.decode().strip() or 'mount failed'})"
-        )
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "--lazy", str(mountpoint)], check=False)
+    with small_filesystem(mountpoint, "2m", "F10 not covered here: cannot mount a small tmpfs to fill up") as mounted:
+        yield mounted
 
 
 def test_f10_disk_full_during_indexing_one_line_then_resumes(tmp_path, tiny_model, small_disk):
