@@ -278,3 +278,30 @@ def test_a_tokenizer_with_one_special_token_fits_a_context_of_one(nllb_tok, nllb
     assert nllb_tok.num_special_tokens_to_add(False) == 2
     with pytest.raises(PackError, match="context_length 1 is too short for the special tokens"):
         TextTokenizer(nllb_file, nllb_settings(context_length=1))
+
+
+# --------------------------------------------------------------------------- damaged files and other CLIP files
+
+
+def test_a_damaged_tokenizer_file_is_one_line_with_the_librarys_reason(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    path.write_text('{"version": "1.0", "model": ', encoding="utf-8")  # cut short
+    with pytest.raises(Exception) as library:
+        Tokenizer.from_file(str(path))
+    with pytest.raises(PackError) as info:
+        TextTokenizer(path, clip_settings())
+    assert str(info.value) == f"{path}: not a valid tokenizer.json ({one_line(library.value)})"
+
+
+def test_a_clip_file_with_a_normalizer_keeps_literal_special_tokens_as_open_clip_does(clip_tok, clip_file, tmp_path):
+    """Hugging Face's CLIP tokenizer.json (what Immich and rclip packs carry) has a normalizer; a text
+    that spells a special token goes through it too, and gives the ids open_clip's SimpleTokenizer gives."""
+    from tokenizers import normalizers
+
+    with_normalizer = Tokenizer.from_str(clip_tok.to_str())
+    with_normalizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    path = _write(tmp_path / "hf-clip", with_normalizer)
+    text = "a dog <end_of_text> on a beach"
+    ours = TextTokenizer(path, clip_settings()).encode([text])[0].tolist()
+    assert ours == TextTokenizer(clip_file, clip_settings()).encode([text])[0].tolist()
+    assert ours[:3] == [SOT, 320, 1929] and ours.count(EOT) == 2  # the literal one, and the end
