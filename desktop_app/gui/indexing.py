@@ -28,6 +28,7 @@ class IndexProgress:
     eta: float | None  # seconds left
     paused: bool
     phase: str = "photos"  # "photos": encoding them; "text": reading the text in them
+    held: bool = False  # paused, and the pass has stopped: nothing more is written until it resumes
 
 
 class IndexController(QObject):
@@ -91,6 +92,7 @@ class IndexController(QObject):
             self._resume.set()
         if self.last_progress is not None and self.running:
             self.last_progress.paused = paused
+            self.last_progress.held = self.last_progress.held and paused  # held only once the pass says so
             self.progressed.emit(self.last_progress)
 
     def cancel(self) -> None:
@@ -115,6 +117,10 @@ class IndexController(QObject):
             self._last_emit = 0.0
         now = time.monotonic()
         self._samples.append((now, done))
+        if not self._resume.is_set() and not self._cancel.is_set():
+            # Asked to pause while a batch was being written: it is written now, and the pass
+            # stops here. The window shows what is indexed when this arrives, not at the click.
+            self._emit(IndexProgress(done, total, 0.0, None, True, phase, held=True))
         while not self._resume.is_set() and not self._cancel.is_set():
             self._resume.wait(0.2)
             self._samples.clear()
@@ -127,11 +133,13 @@ class IndexController(QObject):
             (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]
             rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
         eta = (total - done) / rate if rate > 0 else None
-        progress = IndexProgress(done, total, rate, eta, self.paused, phase)
+        self._emit(IndexProgress(done, total, rate, eta, self.paused, phase))
+
+    def _emit(self, progress: IndexProgress) -> None:
         self.last_progress = progress
         try:
             self.progressed.emit(progress)
-        except RuntimeError:
+        except RuntimeError:  # the window is gone
             pass
 
     def _run(self, folders) -> None:

@@ -94,9 +94,9 @@ class FoldersAndIndexing:
         now = time.monotonic()
         cost = self.last_result.seconds if self.last_result is not None else 0.0
         wait = 0.5 if not self.model.rowCount() else max(3.0, 10 * cost)  # the first photos as soon as they are in
-        if p.paused and not self._paused_shown:
-            # Paused: show what is indexed so far (a fast pass can reach the pause before its
-            # first live refresh), and the panel's counts with it.
+        if p.held and not self._paused_shown:
+            # Paused, and the pass has stopped: show what is indexed so far (a fast pass can reach
+            # the pause before its first live refresh), and the panel's counts with it.
             self._paused_shown = True
             self._last_live_refresh = now
             self.refresh_overview()

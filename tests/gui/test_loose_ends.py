@@ -40,7 +40,8 @@ def test_indexing_shows_the_folder_a_message_and_honest_counts(qtbot, tiny_model
 
     w.indexer.progressed.connect(watch)
     w.add_folder(str(folder))
-    qtbot.waitUntil(lambda: w.indexer.last_progress is not None and w.indexer.last_progress.paused, timeout=60000)
+    # paused, and the batch being written when the button was clicked is written: the pass holds
+    qtbot.waitUntil(lambda: w.indexer.last_progress is not None and w.indexer.last_progress.held, timeout=60000)
     w.indexer.progressed.disconnect(watch)
     assert seen["message"] == "Indexing…"  # not a blank grid
     qtbot.waitUntil(lambda: w.panel.folders.count() == 1 and w.model.rowCount() > 0, timeout=10000)
