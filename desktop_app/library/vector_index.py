@@ -112,6 +112,14 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
+def _recall_due(count: int, recall: float | None, measured_at: int | None) -> bool:
+    """Whether an index of ``count`` vectors should have its recall measured before its next save:
+    never measured, or grown by more than RECALL_GROWTH since (with at most RECALL_K, a search returns them all)."""
+    if count <= RECALL_K:
+        return False
+    return recall is None or measured_at is None or count > measured_at * (1 + RECALL_GROWTH)
+
+
 class VectorIndex:
     def __init__(self, directory: Path, model: str, dim: int, catalogue_id: str, threads: int | None = None):
         self.directory = Path(directory)
@@ -170,9 +178,8 @@ class VectorIndex:
                 self._write_marker({**marker, "file_mtime_ns": (self.directory / marker["file"]).stat().st_mtime_ns})
             except OSError:
                 pass  # only the next open's speed depends on it
-        recall, measured_at = marker.get("recall"), marker.get("recall_count")
-        if marker["count"] > RECALL_K and (recall is None or measured_at is None or marker["count"] > measured_at * (1 + RECALL_GROWTH)):
-            return False  # see needs_recall: the next save measures it
+        if _recall_due(marker["count"], marker.get("recall"), marker.get("recall_count")):
+            return False  # the next save measures it
         with catalogue.session() as s:
             if catalogue.current_seq(s) != marker["seq"]:
                 return False
@@ -234,9 +241,10 @@ class VectorIndex:
         try:
             if not path.is_file():
                 return "the index file is missing"
-            if path.stat().st_size != marker["file_size"]:
+            st = path.stat()
+            if st.st_size != marker["file_size"]:
                 return "the index file has the wrong size (truncated or replaced)"
-            unchanged = trust_unchanged and marker.get("file_mtime_ns") == path.stat().st_mtime_ns
+            unchanged = trust_unchanged and marker.get("file_mtime_ns") == st.st_mtime_ns
             if verify and not unchanged and file_checksum(path) != marker["checksum"]:
                 return "the index file is corrupt (it does not match its checksum)"
         except OSError as e:
@@ -366,9 +374,7 @@ class VectorIndex:
     def needs_recall(self) -> bool:
         """Whether recall should be measured before the next save: never measured, or grown by more
         than RECALL_GROWTH since."""
-        if self.index is None or len(self.live) <= RECALL_K:
-            return False
-        return self.recall is None or self.recall_count is None or len(self.live) > self.recall_count * (1 + RECALL_GROWTH)
+        return self.index is not None and _recall_due(len(self.live), self.recall, self.recall_count)
 
     def tune(self, queries: int = RECALL_QUERIES, target: float = RECALL_TARGET, seed: int = 0) -> float:
         """Measure recall@10 on ``queries`` stored vectors against exact search and raise ef (then
