@@ -383,6 +383,13 @@ class Encoder:
             # Open both sessions now: a damaged or mismatched pack must fail at load, not mid-search.
             self.load(image=True, text=True)
 
+    @classmethod
+    def installed(cls, pack_dir: Path | str) -> Encoder:
+        """The app's encoder of an installed pack: its files were verified when it was installed
+        (hashing each time is slow; one whose size or mtime changed is hashed), and each tower
+        opens on its first use."""
+        return cls(pack_dir, verify=False, lazy=True)
+
     # ------------------------------------------------------------------ loading
 
     @property

@@ -42,7 +42,7 @@ def embedding_early(model_name: str | None, terms: list[Term], language: str | N
     from ..model_store import resolve
 
     try:
-        encoder = Encoder(resolve(model_name).path, verify=False, lazy=True)
+        encoder = Encoder.installed(resolve(model_name).path)
     except PixfindError:
         return None
     return encoder.start_loading(text=True, texts=list(dict.fromkeys(texts)), language=language)

@@ -87,8 +87,7 @@ class LibraryService:
         already made for that pack (a command that started opening a tower before importing this)."""
         pack = model_store.resolve(name)
         if encoder is None or encoder.pack_dir != pack.path:
-            # Verified when installed (hashing each time is slow); each tower opens on its first use.
-            encoder = Encoder(pack.path, verify=False, lazy=True)
+            encoder = Encoder.installed(pack.path)
         with self._lock:
             self.encoder, self.engine, self.model_name = encoder, SearchEngine(self.library, encoder), pack.name
         return pack.name
