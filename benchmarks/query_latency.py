@@ -10,7 +10,8 @@ memory. With --pack, the text encoder's latency (the rest of a text query) is me
 With --library, a warm text query through the library service as the window runs it (the first
 page of 240, the cut-off and the catalogue rows included) on an existing library, e.g. the one
 benchmarks/gui_startup.py builds: p50 of new queries (text encoding included) and of queries
-whose text is cached (search as you type after a backspace), with their steps.
+whose text is cached (search as you type after a backspace), with their steps; and the vector
+search of the first page alone against the good-match cut-off's larger sample.
 
     python benchmarks/query_latency.py --sizes 10000,100000,1000000 --dim 768
     PIXFIND_HOME=/tmp/pixfind-gui-bench/home python benchmarks/query_latency.py --library /tmp/pixfind-gui-bench/library
@@ -87,6 +88,7 @@ SERVICE_QUERIES = ["a dog on the beach", "sunset over the mountains", "birthday 
 def service_latency(library: Path, rounds: int = 3) -> dict:
     """Warm text queries through LibraryService.search, first page (as the window asks), p50 per step."""
     from desktop_app.services import FIRST_PAGE, LibraryService, SearchRequest
+    from desktop_app.services.library import CUTOFF_SAMPLE
 
     with LibraryService(library) as service:
         t = time.perf_counter()
@@ -103,9 +105,19 @@ def service_latency(library: Path, rounds: int = 3) -> dict:
                     for step, seconds in result.timings.items():
                         bucket[step].append(seconds * 1000)
         count = service.engine.embedded_count()
+        # The vector search of the page alone, and of the good-match cut-off's sample that a calibrated
+        # model also fetches when the page ends inside the cut-off's window (a random-weight pack never does).
+        ranked: dict[str, list[float]] = {f"page_{FIRST_PAGE}": [], f"cutoff_sample_{CUTOFF_SAMPLE}": []}
+        for q in SERVICE_QUERIES:
+            vector = service.query_vector(SearchRequest(q))
+            for key, k in zip(ranked, (FIRST_PAGE, CUTOFF_SAMPLE)):
+                t = time.perf_counter()
+                service.engine.ranked(vector, limit=k)
+                ranked[key].append((time.perf_counter() - t) * 1000)
     p50 = lambda d: {k: round(float(np.median(v)), 2) for k, v in d.items()}  # noqa: E731
     return {"library": str(library), "photos": count, "warm_up_s": round(warm_s, 2), "page": FIRST_PAGE,
             "new_text_p50_ms": p50(new), "cached_text_p50_ms": p50(cached), "queries": len(new["total"]),
+            "vector_search_p50_ms": p50(ranked),
             "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
 
 

@@ -361,6 +361,24 @@ def match_reliable(calibration: dict | None) -> bool:
     )
 
 
+def cutoff_window(calibration: dict | None, baseline: float | None = None) -> tuple[float, float] | None:
+    """(lo, hi): the scores a query's cut-off lies between (see :func:`query_cutoff`); None when
+    the calibration gives no cut-off. Only scores down to the first one below ``lo`` are looked at."""
+    if not match_reliable(calibration):
+        return None
+    lo, _, hi = _window(calibration, baseline)
+    return lo, hi
+
+
+def _window(calibration: dict, baseline: float | None) -> tuple[float, float, float]:
+    """(lo, threshold, hi) for a query with this ``baseline``."""
+    threshold = float(calibration["match_threshold"])
+    if baseline is not None:
+        threshold += max(0.0, baseline - float(calibration["non_match_mean"]))
+    separation = float(calibration["match_mean"]) - float(calibration["non_match_mean"])
+    return threshold - WINDOW * separation, threshold, threshold + WINDOW * separation
+
+
 def query_cutoff(scores, calibration: dict | None, baseline: float | None = None) -> float | None:
     """The good-match cut-off for one query, from its scores over the library (best first).
 
@@ -374,11 +392,8 @@ def query_cutoff(scores, calibration: dict | None, baseline: float | None = None
     """
     if not match_reliable(calibration):
         return None
-    threshold = float(calibration["match_threshold"])
-    if baseline is not None:
-        threshold += max(0.0, baseline - float(calibration["non_match_mean"]))
+    lo, threshold, hi = _window(calibration, baseline)
     separation = float(calibration["match_mean"]) - float(calibration["non_match_mean"])
-    lo, hi = threshold - WINDOW * separation, threshold + WINDOW * separation
     best, cut = MIN_GAP * separation, threshold
     scores = [float(s) for s in scores]
     for a, b in zip(scores, scores[1:]):

@@ -73,14 +73,23 @@ def _cuda_device_present() -> bool:
 
 
 def _open_session(
-    path: Path, providers: Sequence[str], threads: int | None, precision: str, cache_sources: Sequence[str] | None = None
+    path: Path,
+    providers: Sequence[str],
+    threads: int | None,
+    precision: str,
+    cache_sources: Sequence[str] | None = None,
+    spinning: bool = True,
 ):
     """An ONNX Runtime session of ``path``. ``cache_sources`` (the sha256 of the graph and of its
     external-data files) lets a CPU session load the graph ONNX Runtime optimised on an earlier
-    open from the user's cache (see ``_cached_session``)."""
+    open from the user's cache (see ``_cached_session``). ``spinning=False`` puts ONNX Runtime's
+    worker threads to sleep between operators instead of letting them spin, leaving the cores to
+    threads working beside the session."""
     ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: provider fallback warnings are expected
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if precision == "fp16" and providers[0] == CPU:
         # ONNX Runtime's CPU layout optimisations (level ALL) crash the process on fp16 ViT graphs
         # (seen with onnxruntime 1.31); EXTENDED keeps every fusion but those.
@@ -491,7 +500,9 @@ class Encoder:
         # The text tower opens from the optimised-graph cache (a cold search's largest cost); the
         # image tower, opened once per indexing run, as it is (its convolution's layout is CPU-specific).
         cached = what == TEXT and self._use_session_cache and all(sources)
-        session = self._session(path, sources if cached else None)
+        # The image tower runs beside the threads decoding the next photos (indexing): its workers
+        # spinning between operators took their cores (60 photos of 12 MP: 5.9 s against 5.5 s).
+        session = self._session(path, sources if cached else None, spinning=what == TEXT)
         check_graph(session, path, expected_input, what, self.pack_dir / "pack.json", **graph_checks)
         if os.environ.get(DEBUG_SESSIONS_ENV):
             import sys
@@ -551,8 +562,8 @@ class Encoder:
         session = self._visual or self._textual
         return session.get_providers()[0] if session is not None else self.providers[0]
 
-    def _session(self, path: Path, cache_sources: Sequence[str] | None = None):
-        session = _open_session(path, self.providers, self._threads, self.manifest.precision, cache_sources)
+    def _session(self, path: Path, cache_sources: Sequence[str] | None = None, spinning: bool = True):
+        session = _open_session(path, self.providers, self._threads, self.manifest.precision, cache_sources, spinning)
         dim = _output_dim(session, path)
         if dim is not None and dim != self.manifest.embedding_dim:
             raise PackError(

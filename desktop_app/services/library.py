@@ -201,16 +201,22 @@ class LibraryService:
         encoded = time.perf_counter()
         engine = self.engine
         calibrated = self.calibration() if self._cut_applies(request) else None
-        cut = calibration.match_reliable(calibrated)  # else the scores tell no good match from the rest
-        fetch = max(limit, CUTOFF_SAMPLE) if cut else limit
+        baseline = self._score_baseline(vector) if calibration.match_reliable(calibrated) else None
+        window = calibration.cutoff_window(calibrated, baseline)  # None: the scores tell no good match from the rest
         with self._index_lock:
             engine.refresh()  # photos indexed or removed since the vector index was opened
             if engine.embedded_count() == 0:
                 raise NothingIndexed(
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
+            fetch = limit
             ids, scores = engine.ranked(vector, request.filters, fetch, request.min_score, within, without)
-        cutoff = calibration.query_cutoff(scores, calibrated, baseline=self._score_baseline(vector)) if cut else None
+            if window is not None and len(ids) == fetch < CUTOFF_SAMPLE and scores[-1] >= window[0]:
+                # The cut-off looks at the scores down to its window's bottom, and they go on past the
+                # page: fetch its sample (at 100,000 photos 4-5 ms more, so only when needed).
+                fetch = CUTOFF_SAMPLE
+                ids, scores = engine.ranked(vector, request.filters, fetch, request.min_score, within, without)
+        cutoff = calibration.query_cutoff(scores, calibrated, baseline=baseline) if window is not None else None
         complete = len(ids) < limit if fetch == limit else len(ids) <= limit
         searched = time.perf_counter()
         # Catalogue rows for the photos returned only, not for the scores the cut-off looked at.

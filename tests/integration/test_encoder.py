@@ -115,6 +115,16 @@ def test_cpu_provider_without_gpu(tiny_pack, monkeypatch):
     assert Encoder(tiny_pack).active_provider == "CPUExecutionProvider"
 
 
+def test_image_tower_threads_sleep_between_operators_text_tower_spins(tiny_pack):
+    """The image tower runs beside the threads decoding the next photos, which need the cores its
+    idle workers would spin on; a text query is one short run, where spinning saves the wake-up."""
+    encoder = Encoder(tiny_pack, providers=["CPUExecutionProvider"])
+    key = "session.intra_op.allow_spinning"
+    assert encoder.visual_session.get_session_options().get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ONNX Runtime's default: spinning
+        encoder.textual_session.get_session_options().get_session_config_entry(key)
+
+
 @pytest.mark.skipif(Path("/proc/driver/nvidia").exists(), reason="this machine has a GPU driver: CUDA would run")
 def test_active_provider_is_the_one_running_not_the_one_asked_for(tiny_pack):
     """Asked for CUDA first on a machine without a GPU driver: before a tower opens the window can only

@@ -28,6 +28,12 @@ def test_install_starter_index_samples_and_search(tmp_path):
     assert index.returncode == 0, index.stderr
     assert "9 photos encoded" in index.stdout
     assert "starter model" not in index.stderr  # ...and only once
+    # The command ends without the interpreter's teardown (desktop_app.cli.QUICK_EXIT_COMMANDS), but
+    # only after closing its library: the catalogue's write-ahead log is checkpointed and gone.
+    from desktop_app.paths import default_library_dir
+
+    library = default_library_dir()
+    assert (library / "catalogue.db").is_file() and not (library / "catalogue.db-wal").exists()
 
     expected = {
         "a cup of coffee": "coffee.jpg",

@@ -82,6 +82,11 @@ def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, 
         result = service.search(SearchRequest("a photo"))
         assert result.good == k + 1 and result.cutoff == pytest.approx(mid, abs=1e-6)
         assert [it.score >= result.cutoff for it in result.items] == [True] * result.good + [False] * (8 - result.good)
+        # A page ending above the cut-off's window (the window is wide here): the cut-off is still the
+        # one of the whole list, found in the scores past the page.
+        for limit in (1, k, k + 1):
+            page = service.search(SearchRequest("a photo"), limit)
+            assert page.cutoff == pytest.approx(result.cutoff) and page.good == min(limit, result.good), limit
         by_date = service.search(SearchRequest("a photo", sort="date"))
         assert by_date.good == result.good  # the query is kept: its good matches, newest first, then the rest
         good, weak = by_date.items[: by_date.good], by_date.items[by_date.good :]
@@ -105,7 +110,9 @@ def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, 
     with LibraryService(library_dir) as service:
         service.load_model(strict)
         none = service.search(SearchRequest("a photo"))
+        page = service.search(SearchRequest("a photo"), 2)  # every score below the narrow window: the page suffices
     assert none.good == 0 and none.no_good_match and len(none.items) == 8  # the weaker ones are still offered
+    assert page.cutoff == pytest.approx(none.cutoff) and page.good == 0 and len(page.items) == 2
     code, out, _ = run_cli(capsys, "search", "a photo", "--model", strict, "--library", library_dir)
     assert code == 0 and out.strip() == "no good match for this query; 8 weaker matches (--all shows them)"
 
