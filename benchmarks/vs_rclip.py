@@ -82,7 +82,10 @@ def _rename_io(src: Path, dst: Path) -> None:
 def ensure_models(work: Path) -> tuple[Path, Path]:
     """(pixfind pack, rclip data dir) holding the same random-weight ViT-B-32-256 graphs."""
     pack = work / "pack"
-    if not (pack / "pack.json").exists():
+    rclip_data = work / "rclip-model"
+    if not _current_export(pack):  # none yet, or one an older pixfind wrote (a fixed-length text graph)
+        shutil.rmtree(pack, ignore_errors=True)
+        shutil.rmtree(rclip_data, ignore_errors=True)
         import open_clip
         import torch
 
@@ -93,7 +96,6 @@ def ensure_models(work: Path) -> tuple[Path, Path]:
         torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
         print("exporting the random ViT-B-32-256 pack", flush=True)
         export_pack(ARCH, pack, checkpoint=checkpoint, name=PACK_NAME, log=lambda m: print("  " + m, flush=True))
-    rclip_data = work / "rclip-model"
     model_dir = rclip_data / RCLIP_MODEL_SUBDIR
     if not (model_dir / "textual.onnx").exists():
         import open_clip
@@ -104,6 +106,24 @@ def ensure_models(work: Path) -> tuple[Path, Path]:
         (rclip_data / "tokenizer").mkdir(exist_ok=True)
         shutil.copy(Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz", rclip_data / "tokenizer")
     return pack, rclip_data
+
+
+def _current_export(pack: Path) -> bool:
+    """Whether ``pack`` is what today's export writes: its pack format, with a trimmable text tower."""
+    from desktop_app.pack import FORMAT_VERSION
+
+    try:
+        data = json.loads((pack / "pack.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("format_version") == FORMAT_VERSION and data.get("text", {}).get("sequence") == "trim"
+
+
+def _same_files(installed: Path, pack: Path) -> bool:
+    try:
+        return json.loads((installed / "pack.json").read_text())["files"] == json.loads((pack / "pack.json").read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def make_photos(folder: Path, n: int, size: tuple[int, int], seed: int) -> Path:
@@ -296,7 +316,7 @@ def main() -> None:
     venv = ensure_rclip(args.work)
     pack, rclip_model = ensure_models(args.work)
     home = args.work / "pixfind-home"
-    if not (home / "data" / "models" / PACK_NAME).exists():
+    if not _same_files(home / "data" / "models" / PACK_NAME, pack):  # not installed, or an older export
         env = pixfind_env(home)
         subprocess.run(
             [*PIXFIND, "models", "import", str(pack), "--replace"], env=env, cwd=args.work, check=True, capture_output=True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,12 +80,14 @@ def _open_session(
     precision: str,
     cache_sources: Sequence[str] | None = None,
     spinning: bool = True,
+    layout_passes: bool = False,
 ):
     """An ONNX Runtime session of ``path``. ``cache_sources`` (the sha256 of the graph and of its
     external-data files) lets a CPU session load the graph ONNX Runtime optimised on an earlier
-    open from the user's cache (see ``_cached_session``). ``spinning=False`` puts ONNX Runtime's
-    worker threads to sleep between operators instead of letting them spin, leaving the cores to
-    threads working beside the session."""
+    open from the user's cache (see ``_cached_session``); ``layout_passes``: that graph still gets
+    the CPU-specific layout passes as it loads (a graph with convolutions). ``spinning=False`` puts
+    ONNX Runtime's worker threads to sleep between operators instead of letting them spin, leaving
+    the cores to threads working beside the session."""
     ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: provider fallback warnings are expected
@@ -98,7 +101,7 @@ def _open_session(
         options.intra_op_num_threads = threads
     try:
         if cache_sources and list(providers) == [CPU] and os.environ.get(SESSION_CACHE_ENV, "on") != "off":
-            return _cached_session(ort, path, options, cache_sources)
+            return _cached_session(ort, path, options, cache_sources, layout_passes)
         return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
     except PackError:
         raise
@@ -112,17 +115,24 @@ def _open_session(
 # optimising it (ViT-B-32's text tower: 0.74 s of CPU, 400 MB). ONNX Runtime can save the
 # optimised graph, its weights in a separate file it maps rather than copies; loading that with
 # optimisations off takes 0.28 s and 210 MB, and computes the same numbers. The saved graph is
-# optimised at level EXTENDED: that level's fusions do not depend on the CPU (ALL adds layout
-# changes for convolutions, which text towers have none of). The cache is derived data under
-# the user's cache folder, one folder per (graph and external-data sha256, onnxruntime version,
-# level, machine); each file's sha256 is recorded at write and checked again whenever its size
-# or mtime changed. A damaged, foreign or unloadable entry is rebuilt; a cache that cannot be
-# written costs nothing but the speed. PIXFIND_SESSION_CACHE=off turns it off.
+# optimised at level EXTENDED: that level's fusions do not depend on the CPU. ALL adds layout
+# changes for convolutions, which depend on it: a text tower has none and loads with
+# optimisations off; an image tower's (its patch embedding) are made as it loads, which still
+# takes a third less time (ViT-B-32-256: 0.32 s against 0.49 s idle; 60 photos of 12 MP indexed
+# in 7.3 s against 8.0 s, the open no longer slowed by the decoding beside it) for the same
+# vectors. The cache is derived data under the user's cache folder, one folder per (graph and
+# external-data sha256, onnxruntime version, level, machine); each file's sha256 is recorded at
+# write and checked again whenever its size or mtime changed. A damaged, foreign or unloadable
+# entry is rebuilt; a cache that cannot be written costs nothing but the speed. It holds a
+# second copy of the towers' weights, so it is bounded (SESSION_CACHE_KEEP entries within
+# SESSION_CACHE_BYTES, the most recently used kept). PIXFIND_SESSION_CACHE=off turns it off.
 
 SESSION_CACHE_ENV = "PIXFIND_SESSION_CACHE"
 SESSION_CACHE_DIR = "onnx-sessions"
-SESSION_CACHE_KEEP = 4  # entries kept, most recently used first: a few models' text towers
+SESSION_CACHE_KEEP = 6  # entries kept, most recently used first: three models' two towers...
+SESSION_CACHE_BYTES = 2 << 30  # ...within this many bytes (the newest entry is kept whatever its size)
 _CACHE_GRAPH, _CACHE_DATA, _CACHE_RECORD = "graph.onnx", "graph.onnx.data", "entry.json"
+_FROM_CACHE: weakref.WeakSet = weakref.WeakSet()  # sessions loaded from the cache (told by PIXFIND_DEBUG_SESSIONS)
 _CACHE_FORMAT = 1
 
 
@@ -161,7 +171,7 @@ def _cache_entry_ok(entry: Path, key: str) -> bool:
     return True
 
 
-def _cached_session(ort, path: Path, options, sources: Sequence[str]):
+def _cached_session(ort, path: Path, options, sources: Sequence[str], layout_passes: bool = False):
     import shutil
     import tempfile
 
@@ -170,34 +180,55 @@ def _cached_session(ort, path: Path, options, sources: Sequence[str]):
     root = cache_dir() / SESSION_CACHE_DIR
     key = _cache_key(ort, sources)
     entry = root / key
-    providers = [CPU]
-    if _cache_entry_ok(entry, key):
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        try:
-            session = ort.InferenceSession(str(entry / _CACHE_GRAPH), sess_options=options, providers=providers)
-        except Exception:  # noqa: BLE001 - a cache ONNX Runtime cannot load is rebuilt below
-            session = None
-        if session is not None:
-            try:
-                os.utime(entry)  # recently used: kept by _prune_cache
-            except OSError:
-                pass
-            return session
+    level = options.graph_optimization_level  # the caller's: ALL, or EXTENDED for fp16 (see _open_session)
+    load_level = level if layout_passes else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = _load_entry(ort, entry, key, options, load_level)
+    if session is not None:
+        return session
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     try:
         root.mkdir(parents=True, exist_ok=True)
         build = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
     except OSError:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        options.graph_optimization_level = level
+        return ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
     try:
         options.optimized_model_filepath = str(build / _CACHE_GRAPH)
         options.add_session_config_entry("session.optimized_model_external_initializers_file_name", _CACHE_DATA)
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
         _write_cache_entry(build, key, entry)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     _prune_cache(root)
+    if not layout_passes:
+        return session
+    # The session just built lacks the layout passes: its numbers would differ in the last bits from
+    # every later run's (the entry with them, which computes what the pack's graph does at that level).
+    del session
+    options.optimized_model_filepath = ""
+    session = _load_entry(ort, entry, key, options, load_level)
+    if session is None:  # the entry could not be written: the pack's own graph, as without a cache
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
+    return session
+
+
+def _load_entry(ort, entry: Path, key: str, options, level):
+    """A session of the cache entry's graph opened at ``level``; None when the entry is missing,
+    damaged or foreign, or ONNX Runtime cannot load it (it is then rebuilt)."""
+    if not _cache_entry_ok(entry, key):
+        return None
+    options.graph_optimization_level = level
+    try:
+        session = ort.InferenceSession(str(entry / _CACHE_GRAPH), sess_options=options, providers=[CPU])
+    except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types for a graph it cannot load
+        return None
+    try:
+        os.utime(entry)  # recently used: kept by _prune_cache
+    except OSError:
+        pass
+    _FROM_CACHE.add(session)
     return session
 
 
@@ -230,8 +261,18 @@ def _prune_cache(root: Path) -> None:
         return
     import shutil
 
-    for stale in entries[SESSION_CACHE_KEEP:]:
-        shutil.rmtree(stale, ignore_errors=True)
+    total = 0
+    for rank, entry in enumerate(entries):
+        total += _tree_bytes(entry)
+        if rank and (rank >= SESSION_CACHE_KEEP or total > SESSION_CACHE_BYTES):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _tree_bytes(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:
+        return 0
 
 
 def _output_dim(session, path: Path) -> int | None:
@@ -497,18 +538,17 @@ class Encoder:
             member = external.relative_to(self.pack_dir).as_posix()
             self._recheck(external, member)
             sources.append(self.manifest.files.get(member))
-        # The text tower opens from the optimised-graph cache (a cold search's largest cost); the
-        # image tower, opened once per indexing run, as it is (its convolution's layout is CPU-specific).
-        cached = what == TEXT and self._use_session_cache and all(sources)
+        # Both towers open from the optimised-graph cache: the text tower's open is a cold search's
+        # largest cost, the image tower's an indexing run's (see the cache's notes above).
+        cached = self._use_session_cache and all(sources)
         # The image tower runs beside the threads decoding the next photos (indexing): its workers
         # spinning between operators took their cores (60 photos of 12 MP: 5.9 s against 5.5 s).
-        session = self._session(path, sources if cached else None, spinning=what == TEXT)
+        session = self._session(path, sources if cached else None, spinning=what == TEXT, layout_passes=what == IMAGE)
         check_graph(session, path, expected_input, what, self.pack_dir / "pack.json", **graph_checks)
         if os.environ.get(DEBUG_SESSIONS_ENV):
             import sys
 
-            cached = session.get_session_options().graph_optimization_level == _ort().GraphOptimizationLevel.ORT_DISABLE_ALL
-            source = " from the optimised-graph cache" if cached else ""
+            source = " from the optimised-graph cache" if session in _FROM_CACHE else ""
             print(f"pixfind: debug: opened the {what} session of {self.manifest.name}{source}", file=sys.stderr, flush=True)
         return session
 
@@ -562,8 +602,10 @@ class Encoder:
         session = self._visual or self._textual
         return session.get_providers()[0] if session is not None else self.providers[0]
 
-    def _session(self, path: Path, cache_sources: Sequence[str] | None = None, spinning: bool = True):
-        session = _open_session(path, self.providers, self._threads, self.manifest.precision, cache_sources, spinning)
+    def _session(self, path: Path, cache_sources: Sequence[str] | None = None, spinning: bool = True, layout_passes: bool = False):
+        session = _open_session(
+            path, self.providers, self._threads, self.manifest.precision, cache_sources, spinning, layout_passes
+        )
         dim = _output_dim(session, path)
         if dim is not None and dim != self.manifest.embedding_dim:
             raise PackError(

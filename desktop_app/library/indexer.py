@@ -329,6 +329,10 @@ class Indexer:
             return
         from . import decode as decoding  # Pillow and NumPy: only when something is encoded
 
+        # The image tower opens before the decoding threads start: opening it is on the critical path
+        # (the first batch waits for it) and is mostly one thread's work, which decoding photos ahead
+        # beside it slowed by half (12 MP photos: 1.2-1.5 s instead of 0.5 s).
+        self.encoder.visual_session  # noqa: B018 - opens the session
         preprocessor, thumbnails = self.encoder.preprocessor, self.library.thumbnails
         pending = iter(jobs)
         inflight: deque = deque()
