@@ -11,10 +11,13 @@ With --library, a warm text query through the library service as the window runs
 page of 240, the cut-off and the catalogue rows included) on an existing library, e.g. the one
 benchmarks/gui_startup.py builds: p50 of new queries (text encoding included) and of queries
 whose text is cached (search as you type after a backspace), with their steps; and the vector
-search of the first page alone against the good-match cut-off's larger sample.
+search of the first page alone against the good-match cut-off's larger sample. A random-weight
+pack has no reliable calibration, so its queries skip the cut-off; --calibration gives a copy of
+the pack one, to measure the path a real model's queries take.
 
     python benchmarks/query_latency.py --sizes 10000,100000,1000000 --dim 768
     PIXFIND_HOME=/tmp/pixfind-gui-bench/home python benchmarks/query_latency.py --library /tmp/pixfind-gui-bench/library
+    ... --library /tmp/pixfind-gui-bench/library --calibration 0.17,0.05,0.0
 """
 
 from __future__ import annotations
@@ -85,6 +88,38 @@ SERVICE_QUERIES = ["a dog on the beach", "sunset over the mountains", "birthday 
                    "people at a wedding", "a cat sleeping", "city at night", "a mountain lake", "children playing football"]
 
 
+def calibrated_home(values: str) -> Path:
+    """A temporary PIXFIND_HOME holding the active pack (its files hard-linked) with a reliable
+    calibration (``THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN``), made the process's home: queries then
+    take the good-match cut-off's path, as with a real model (a random-weight pack has none)."""
+    import shutil
+
+    from desktop_app import calibration, model_store
+    from desktop_app.paths import models_dir
+
+    threshold, match_mean, non_match_mean = (float(v) for v in values.split(","))
+    pack = model_store.resolve()
+    found = calibration.stored(pack.path, pack.manifest)
+    if not found:
+        sys.exit(f"{pack.path}: the pack has no calibration to start from")
+    home = Path(tempfile.mkdtemp(prefix="pixfind-calibrated-"))
+    os.environ["PIXFIND_HOME"] = str(home)
+    dest = models_dir() / pack.name
+    dest.mkdir(parents=True)
+    for f in pack.path.iterdir():
+        if f.is_file() and f.name not in ("pack.json", calibration.SIDECAR):
+            try:
+                os.link(f, dest / f.name)
+            except OSError:
+                shutil.copy2(f, dest / f.name)
+    manifest = pack.manifest
+    manifest.calibration = {**found, "match_threshold": threshold, "match_mean": match_mean,
+                            "non_match_mean": non_match_mean, "match_auc": 0.9, "match_reliable": True}  # fmt: skip
+    manifest.validate()
+    (dest / "pack.json").write_text(manifest.to_json(), encoding="utf-8")
+    return home
+
+
 def service_latency(library: Path, rounds: int = 3) -> dict:
     """Warm text queries through LibraryService.search, first page (as the window asks), p50 per step."""
     from desktop_app.services import FIRST_PAGE, LibraryService, SearchRequest
@@ -132,9 +167,19 @@ def main() -> None:
     ap.add_argument("--pack", type=Path, help="a model pack, to time text encoding (the rest of a text query)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--library", type=Path, help="measure warm text queries through the library service on this library")
+    ap.add_argument("--calibration", metavar="THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN",
+                    help="with --library: as a calibrated model runs (the good-match cut-off on), from a copy of the "
+                         "active pack with this reliable calibration in a temporary PIXFIND_HOME")  # fmt: skip
     args = ap.parse_args()
     if args.library:
-        print(json.dumps(service_latency(args.library), indent=2))
+        home = calibrated_home(args.calibration) if args.calibration else None
+        try:
+            print(json.dumps({**service_latency(args.library), "calibration": args.calibration}, indent=2))
+        finally:
+            if home is not None:
+                import shutil
+
+                shutil.rmtree(home, ignore_errors=True)
         return
     rng = np.random.default_rng(0)
     efs = [int(e) for e in args.efs.split(",")]
