@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -92,8 +93,6 @@ def calibrated_home(values: str) -> Path:
     """A temporary PIXFIND_HOME holding the active pack (its files hard-linked) with a reliable
     calibration (``THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN``), made the process's home: queries then
     take the good-match cut-off's path, as with a real model (a random-weight pack has none)."""
-    import shutil
-
     from desktop_app import calibration, model_store
     from desktop_app.paths import models_dir
 
@@ -177,8 +176,6 @@ def main() -> None:
             print(json.dumps({**service_latency(args.library), "calibration": args.calibration}, indent=2))
         finally:
             if home is not None:
-                import shutil
-
                 shutil.rmtree(home, ignore_errors=True)
         return
     rng = np.random.default_rng(0)

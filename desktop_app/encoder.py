@@ -261,18 +261,16 @@ def _prune_cache(root: Path) -> None:
         return
     import shutil
 
+    from .paths import dir_size
+
     total = 0
     for rank, entry in enumerate(entries):
-        total += _tree_bytes(entry)
+        try:
+            total += dir_size(entry)
+        except OSError:  # removed meanwhile by another process's pruning
+            pass
         if rank and (rank >= SESSION_CACHE_KEEP or total > SESSION_CACHE_BYTES):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _tree_bytes(folder: Path) -> int:
-    try:
-        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    except OSError:
-        return 0
 
 
 def _output_dim(session, path: Path) -> int | None:

@@ -40,10 +40,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def list_installed() -> list[InstalledPack]:
     root = paths.models_dir()
     if not root.is_dir():
@@ -54,7 +50,7 @@ def list_installed() -> list[InstalledPack]:
             manifest, problem = read_manifest(path), None
         except PackError as e:
             manifest, problem = None, str(e)
-        packs.append(InstalledPack(path.name, path, manifest, _dir_size(path), problem))
+        packs.append(InstalledPack(path.name, path, manifest, paths.dir_size(path), problem))
     return packs
 
 
@@ -67,7 +63,7 @@ def get(name: str) -> InstalledPack:
     if not (path / MANIFEST_NAME).is_file():
         known = ", ".join(p.name for p in list_installed()) or "none"
         raise PixfindError(f"model {name!r} is not installed (installed: {known})")
-    return InstalledPack(name, path, read_manifest(path), _dir_size(path))
+    return InstalledPack(name, path, read_manifest(path), paths.dir_size(path))
 
 
 def _extract_zip(archive: Path, dest: Path) -> Path:
@@ -225,7 +221,7 @@ def install(source: Path, name: str | None = None, *, replace: bool = False, mov
         staged.rename(final)
     if speed is not None:
         record_speed(name, manifest, *speed)
-    return InstalledPack(name, final, manifest, _dir_size(final))
+    return InstalledPack(name, final, manifest, paths.dir_size(final))
 
 
 def _check_loads(pack_dir: Path):

@@ -44,3 +44,8 @@ def default_library_dir() -> Path:
 
 def settings_file() -> Path:
     return data_dir() / "settings.json"
+
+
+def dir_size(path: Path) -> int:
+    """Bytes in the files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -332,7 +332,7 @@ class Indexer:
         # The image tower opens before the decoding threads start: opening it is on the critical path
         # (the first batch waits for it) and is mostly one thread's work, which decoding photos ahead
         # beside it slowed by half (12 MP photos: 1.2-1.5 s instead of 0.5 s).
-        self.encoder.visual_session  # noqa: B018 - opens the session
+        self.encoder.load(image=True, text=False)
         preprocessor, thumbnails = self.encoder.preprocessor, self.library.thumbnails
         pending = iter(jobs)
         inflight: deque = deque()
