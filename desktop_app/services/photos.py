@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..library.catalogue import Embedding, Folder, Photo, SkippedFile
 from ..library.search import Filters, photo_conditions
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
 
 CHUNK = 30000  # ids per IN (...) clause: under SQLite's variable limit
 DATE = func.coalesce(Photo.taken_at, Photo.file_time)
+# A list of photo ids as one JSON parameter, read back by SQLite's json_each: one statement
+# compiled once, whatever the number of ids, where an expanding IN (...) is compiled for each
+# call (240 rows: 0.6 ms against 1.5; SQLite's variable limit does not apply either).
+_LISTED_IDS = select(func.json_each(bindparam("ids")).table_valued("value").c.value).scalar_subquery()
 
 _COLUMNS = (
     Photo.id,
@@ -33,6 +39,7 @@ _COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # a library has a few dozen cameras; every result row asks
 def camera_name(make: str | None, model: str | None) -> str | None:
     """"Canon Canon EOS R5" -> "Canon EOS R5": the model often repeats the make."""
     make, model = (make or "").strip(), (model or "").strip()
@@ -47,13 +54,18 @@ def _item(row, score: float) -> PhotoItem:
     return PhotoItem(pid, path, thumb, date, score, w, h, size, camera_name(make, model), gps, place or None)
 
 
-def items(session, scored: list[tuple[int, float]]) -> list[PhotoItem]:
-    """PhotoItems for (photo id, score) pairs, in the given order; ids no longer catalogued are left out."""
-    ids = [pid for pid, _ in scored]
-    rows = {}
-    for i in range(0, len(ids), CHUNK):
-        for row in session.execute(select(*_COLUMNS).where(Photo.id.in_(ids[i : i + CHUNK]))):
-            rows[row[0]] = row
+def _listed(ids: list[int]) -> dict[str, str]:
+    return {"ids": json.dumps([int(pid) for pid in ids])}
+
+
+_ITEM_ROWS = select(*_COLUMNS).where(Photo.id.in_(_LISTED_IDS))
+
+
+def items(reader, scored: list[tuple[int, float]]) -> list[PhotoItem]:
+    """PhotoItems for (photo id, score) pairs, in the given order; ids no longer catalogued are left out.
+
+    ``reader``: a session, or a Core connection (``Catalogue.reader``) where nothing else needs the ORM."""
+    rows = {row[0]: row for row in reader.execute(_ITEM_ROWS, _listed([pid for pid, _ in scored])).all()}
     return [_item(rows[pid], score) for pid, score in scored if pid in rows]
 
 
@@ -65,11 +77,8 @@ def newest(session, filters: Filters, limit: int) -> list[PhotoItem]:
 def vectors_by_id(session, model: str, ids: list[int]) -> dict[int, np.ndarray]:
     import numpy as np
 
-    out = {}
-    for i in range(0, len(ids), CHUNK):
-        stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == model, Embedding.photo_id.in_(ids[i : i + CHUNK]))
-        out.update((pid, np.frombuffer(v, dtype=np.float32)) for pid, v in session.execute(stmt))
-    return out
+    stmt = select(Embedding.photo_id, Embedding.vector).where(Embedding.model == model, Embedding.photo_id.in_(_LISTED_IDS))
+    return {pid: np.frombuffer(v, dtype=np.float32) for pid, v in session.execute(stmt, _listed(ids))}
 
 
 def vectors_by_path(session, model: str, paths: list[str]) -> dict[str, np.ndarray]:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from desktop_app import calibration
-from desktop_app.services.library import LibraryService
+from desktop_app.services import library as library_service
+from desktop_app.services.library import CUTOFF_SAMPLE, LibraryService
 from desktop_app.services.records import SearchRequest
 from tests.library_helpers import index_json, make_photo, run_cli
 
@@ -62,7 +63,20 @@ def photos(tmp_path, capsys, tiny_model, library_dir):
     return root
 
 
-def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, tmp_path, library_dir, capsys):
+def _record_fetches(monkeypatch, engine) -> list[int]:
+    """The number of photos each vector search of ``engine`` asks for, in order."""
+    fetched: list[int] = []
+    ranked = engine.ranked
+
+    def recording(vector, filters=None, limit=20, *args):
+        fetched.append(limit)
+        return ranked(vector, filters, limit, *args)
+
+    monkeypatch.setattr(engine, "ranked", recording)
+    return fetched
+
+
+def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, tmp_path, library_dir, capsys, monkeypatch):
     with LibraryService(library_dir) as service:
         service.load_model("tiny")
         plain = service.search(SearchRequest("a photo"))
@@ -83,10 +97,23 @@ def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, 
         assert result.good == k + 1 and result.cutoff == pytest.approx(mid, abs=1e-6)
         assert [it.score >= result.cutoff for it in result.items] == [True] * result.good + [False] * (8 - result.good)
         # A page ending above the cut-off's window (the window is wide here): the cut-off is still the
-        # one of the whole list, found in the scores past the page.
+        # one of the whole list, found in the scores past the page. The library sample (here the whole
+        # library) foresaw it: the cut-off's sample is fetched at once.
+        fetched = _record_fetches(monkeypatch, service.engine)
         for limit in (1, k, k + 1):
+            fetched.clear()
             page = service.search(SearchRequest("a photo"), limit)
             assert page.cutoff == pytest.approx(result.cutoff) and page.good == min(limit, result.good), limit
+            assert fetched == [CUTOFF_SAMPLE], (limit, fetched)
+        # A sample that foresees no score in the window (a few hundred photos of a large library can miss
+        # the few there are): the page's last score asks for the cut-off's sample after the page.
+        with monkeypatch.context() as patched:
+            patched.setattr(library_service, "_expected_above", lambda sample, score, photos: 0.0)
+            for limit in (1, k, k + 1):
+                fetched.clear()
+                page = service.search(SearchRequest("a photo"), limit)
+                assert page.cutoff == pytest.approx(result.cutoff) and page.good == min(limit, result.good), limit
+                assert fetched == [limit, CUTOFF_SAMPLE], (limit, fetched)
         by_date = service.search(SearchRequest("a photo", sort="date"))
         assert by_date.good == result.good  # the query is kept: its good matches, newest first, then the rest
         good, weak = by_date.items[: by_date.good], by_date.items[by_date.good :]
@@ -110,7 +137,9 @@ def test_good_matches_first_by_score_or_date_and_the_cli_cut(photos, tiny_pack, 
     with LibraryService(library_dir) as service:
         service.load_model(strict)
         none = service.search(SearchRequest("a photo"))
+        fetched = _record_fetches(monkeypatch, service.engine)
         page = service.search(SearchRequest("a photo"), 2)  # every score below the narrow window: the page suffices
+        assert fetched == [2]
     assert none.good == 0 and none.no_good_match and len(none.items) == 8  # the weaker ones are still offered
     assert page.cutoff == pytest.approx(none.cutoff) and page.good == 0 and len(page.items) == 2
     code, out, _ = run_cli(capsys, "search", "a photo", "--model", strict, "--library", library_dir)

@@ -115,7 +115,8 @@ def test_the_cut_off_looks_at_every_score_but_only_the_page_is_read(photos, tiny
 
         def count(conn, cursor, statement, parameters, context, executemany):
             if "photos.path" in statement and "photos.thumbnail" in statement:
-                loaded.append(sum(1 for p in parameters if isinstance(p, int)))
+                listed = [json.loads(p) for p in parameters if isinstance(p, str) and p.startswith("[")]
+                loaded.append(sum(1 for p in parameters if isinstance(p, int)) + sum(len(ids) for ids in listed))
 
         event.listen(service.library.catalogue.engine, "before_cursor_execute", count)
         page = service.search(SearchRequest("a red car"), 3)
@@ -144,3 +145,22 @@ def test_one_service_sees_photos_added_and_removed(photos, tmp_path, library_dir
         assert len(service.search(SearchRequest("a photo")).items) == N + 3
         service.remove_folder(str(more))
         assert len(service.search(SearchRequest("a photo")).items) == N
+
+
+def test_rows_of_more_ids_than_sqlite_binds_in_one_statement_in_the_given_order(photos, library_dir):
+    """A page's rows are read with the ids as one parameter: any number of them (SQLite binds at most
+    32,766 variables), in the ranking's order, ids no longer catalogued left out."""
+    from desktop_app.services import photos as photo_rows
+
+    with LibraryService(library_dir) as service:
+        catalogue = service.library.catalogue
+        with catalogue.reader() as reader:
+            real = [row[0] for row in reader.exec_driver_sql("SELECT id FROM photos").all()]
+        gone = list(range(max(real) + 1, max(real) + 40_001))
+        ranking = gone[:20_000] + real[::-1] + gone[20_000:]
+        statements: list[str] = []
+        event.listen(catalogue.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        with catalogue.reader() as reader:
+            items = photo_rows.items(reader, [(pid, 1.0 / (i + 1)) for i, pid in enumerate(ranking)])
+        assert [it.id for it in items] == real[::-1] and len(statements) == 1
+        assert all(os.path.isfile(it.path) and isinstance(it.path, str) for it in items)
