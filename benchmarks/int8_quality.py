@@ -1,4 +1,4 @@
-"""How much does the app's dynamic int8 conversion change embeddings of models with REAL weights?
+"""How much does the app's int8 conversion change embeddings of models with REAL weights?
 
 Random-weight CLIP packs say little about quantisation error (trained weights have outlier
 channels and structured activations that random ones lack), and trained CLIP weights cannot be
@@ -11,8 +11,10 @@ downloaded here. So this takes two small networks whose trained weights ship on 
   text encoder like CLIP's towers.
 
 Each is exported to ONNX fp32 with ``torch.onnx.export(dynamo=False)`` and quantised with the
-project's own ``model_training.onnx_export.convert_precision(path, "int8")`` (dynamic int8 of
-MatMul/Gemm weights and activations, exactly what ``pixfind export --precision int8`` does). Then
+project's own ``model_training.onnx_export.convert_precision(path, "int8", tower)``, exactly what
+``pixfind export`` does to that tower: EfficientNet as an image tower (dynamic int8 of MatMul/Gemm
+weights and activations), MiniLM as a text tower (block-wise weight-only int8, MatMulNBits; the
+image tower's dynamic int8, which text towers had before, is reported beside it). Then
 cosine(int8, fp32) over real inputs (skimage and sklearn sample photos, several crops/flips of
 each; a few hundred varied sentences), plus top-1 / neighbour agreement and the ORT speed ratio.
 
@@ -238,16 +240,25 @@ def onnx_export(module, args: tuple, path: Path, input_names, output_names, dyna
     onnx.checker.check_model(str(path))
 
 
-def quantise_copy(fp32: Path) -> Path:
-    """A copy of the fp32 model rewritten in place by the project's convert_precision(..., 'int8')."""
+def quantise_copy(fp32: Path, tower: str) -> Path:
+    """A copy of the fp32 model rewritten in place by the project's convert_precision(..., 'int8', tower)."""
     import shutil
 
     from model_training.onnx_export import convert_precision
 
-    int8 = fp32.with_name(fp32.stem + "-int8.onnx")
+    int8 = fp32.with_name(f"{fp32.stem}-{tower}-int8.onnx")
     shutil.copyfile(fp32, int8)
-    convert_precision(int8, "int8")
+    convert_precision(int8, "int8", tower)
     return int8
+
+
+def nearest_neighbour_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """How often each row keeps its nearest other row, and the largest change of a pairwise similarity."""
+    sim_a, sim_b = a @ a.T, b @ b.T
+    np.fill_diagonal(sim_a, -2)
+    np.fill_diagonal(sim_b, -2)
+    pair_err = float(np.abs(sim_a - sim_b)[~np.eye(len(a), dtype=bool)].max())
+    return float((sim_a.argmax(1) == sim_b.argmax(1)).mean()), pair_err
 
 
 def count_quantised(path: Path) -> dict:
@@ -260,7 +271,7 @@ def count_quantised(path: Path) -> dict:
 
 
 def quantisation_variants(fp32: Path, feeds: list[dict], ref: np.ndarray, threads: int) -> list[dict]:
-    """Diagnostics beyond the project's setting: which quantize_dynamic options recover the error?
+    """Diagnostics beyond the project's settings: which quantize_dynamic options recover the error?
 
     "ffn-out" is the second MLP MatMul of each transformer block (input: post-GELU activations,
     the widest range in BERT-style and CLIP-style blocks); excluding it keeps that MatMul in fp32.
@@ -271,8 +282,8 @@ def quantisation_variants(fp32: Path, feeds: list[dict], ref: np.ndarray, thread
     names = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type in ("MatMul", "Gemm")]
     ffn_out = [n for n in names if "/output/dense/" in n and "attention" not in n]
     variants = {
-        "project: QInt8 weights, per-tensor": {},
-        "per-channel weights": {"per_channel": True},
+        "QInt8 weights, per-tensor": {},
+        "per-channel weights (the image tower's)": {"per_channel": True},
         "QUInt8 weights": {"weight_type": QuantType.QUInt8},
         "reduce_range": {"reduce_range": True},
         "ffn-out MatMuls kept fp32": {"nodes_to_exclude": ffn_out},
@@ -326,7 +337,7 @@ def efficientnet(work: Path, threads: int, quick: bool, repeats: int, log) -> di
         wrapped, (torch.from_numpy(pixels[:2]),), fp32, ["pixel_values"], ["features", "logits"],
         {"pixel_values": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
     )  # fmt: skip
-    int8 = quantise_copy(fp32)
+    int8 = quantise_copy(fp32, "image")
     with torch.no_grad():
         ref_feats, ref_logits = (t.numpy() for t in wrapped(torch.from_numpy(pixels)))
     s32, s8 = session(fp32, threads), session(int8, threads)
@@ -404,7 +415,7 @@ def minilm(work: Path, threads: int, quick: bool, repeats: int, log, variants: b
         enc, (example["input_ids"], example["attention_mask"]), fp32, ["input_ids", "attention_mask"], ["embedding"],
         {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}},
     )  # fmt: skip
-    int8 = quantise_copy(fp32)
+    int8, dynamic = quantise_copy(fp32, "text"), quantise_copy(fp32, "image")
     feeds, ref = [], []
     for i in range(0, len(texts), batch):
         t = tok(texts[i : i + batch], padding=True, truncation=True, max_length=max_len, return_tensors="np")
@@ -415,12 +426,9 @@ def minilm(work: Path, threads: int, quick: bool, repeats: int, log, variants: b
     s32, s8 = session(fp32, threads), session(int8, threads)
     (e32,) = run_batched(s32, feeds)
     (e8,) = run_batched(s8, feeds)
+    (e_dynamic,) = run_batched(session(dynamic, threads), feeds)
     # Retrieval view: does each sentence keep the same nearest neighbour (excluding itself)?
-    sim32, sim8 = e32 @ e32.T, e8 @ e8.T
-    np.fill_diagonal(sim32, -2)
-    np.fill_diagonal(sim8, -2)
-    nn_agree = float((sim32.argmax(1) == sim8.argmax(1)).mean())
-    pair_err = float(np.abs(sim32 - sim8)[~np.eye(len(texts), dtype=bool)].max())
+    nn_agree, pair_err = nearest_neighbour_agreement(e32, e8)
     log("  timing all-MiniLM-L6-v2 fp32 / int8 ...")
     speed32 = time_ort(s32, feeds, len(texts), repeats)
     speed8 = time_ort(s8, feeds, len(texts), repeats)
@@ -439,7 +447,12 @@ def minilm(work: Path, threads: int, quick: bool, repeats: int, log, variants: b
         "sentences_per_second": {"fp32": speed32, "int8": speed8, "batch": batch},
         "speed_ratio_int8_vs_fp32": speed8 / speed32,
         "size_mb": {"fp32": fp32.stat().st_size / 1e6, "int8": int8.stat().st_size / 1e6},
-        "int8_graph_ops": {k: v for k, v in ops8.items() if k in ("MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeLinear")},
+        "int8_graph_ops": {k: v for k, v in ops8.items() if k in ("MatMul", "Gemm", "MatMulNBits", "MatMulInteger", "DynamicQuantizeLinear")},
+        "dynamic_int8": {
+            "method": "dynamic int8, per-channel weights (the image tower's; text towers' before block int8)",
+            **summary(cos_rows(e_dynamic, e32)),
+            "nearest_neighbour_agreement": nearest_neighbour_agreement(e32, e_dynamic)[0],
+        },
     }
     if variants:
         log("  all-MiniLM-L6-v2: quantisation variants ...")
@@ -489,7 +502,7 @@ def report(info: dict, results: list[dict]) -> None:
         )  # fmt: skip
     sheaders = ["model", "ORT fp32", "ORT int8", "int8/fp32", "file size", "batch"]
     if console is not None:
-        t = Table(title="Dynamic int8 (project convert_precision) vs fp32 on real weights and real inputs")
+        t = Table(title="int8 (project convert_precision: image tower dynamic, text tower block-wise) vs fp32 on real weights and real inputs")
         for h in headers:
             t.add_column(h, justify="left" if h in ("model", "output") else "right")
         for row in rows:
@@ -516,11 +529,15 @@ def report(info: dict, results: list[dict]) -> None:
             for w in r["worst_sentences"]:
                 line = f"  worst: cos {w['cosine']:.5f}  {w['text']!r}"
                 out(line)
+        if "dynamic_int8" in r:
+            d = r["dynamic_int8"]
+            out(f"  for comparison, {d['method']}: min {d['min']:.5f}  p1 {d['p1']:.5f}  mean {d['mean']:.5f}, "
+                f"nearest neighbour agreement {d['nearest_neighbour_agreement']:.4f}")
         if "note" in r:
             out(f"  note: {r['note']}")
     for r in results:
         if r.get("variants"):
-            out(f"{r['model']}: cos(int8 variant, fp32) over the same inputs (quantize_dynamic options; only the first is the app's):")
+            out(f"{r['model']}: cos(int8 variant, fp32) over the same inputs (quantize_dynamic options):")
             for v in r["variants"]:
                 out(f"  {v['variant']:<36} min {v['min']:.5f}  p1 {v['p1']:.5f}  mean {v['mean']:.5f}  ({v['size_mb']:.1f} MB)")
     verdicts = [(r["model"], name, o["int8_vs_fp32"]["min"]) for r in results for name, o in r["outputs"].items()]

@@ -109,14 +109,14 @@ def ensure_models(work: Path) -> tuple[Path, Path]:
 
 
 def _current_export(pack: Path) -> bool:
-    """Whether ``pack`` is what today's export writes: its pack format, with a trimmable text tower."""
-    from desktop_app.pack import FORMAT_VERSION
+    """Whether ``pack`` is what today's export writes: the pack format of an fp32 export, with a trimmable text tower."""
+    from desktop_app.pack import DEFAULT_FORMAT
 
     try:
         data = json.loads((pack / "pack.json").read_text())
     except (OSError, ValueError):
         return False
-    return data.get("format_version") == FORMAT_VERSION and data.get("text", {}).get("sequence") == "trim"
+    return data.get("format_version") == DEFAULT_FORMAT and data.get("text", {}).get("sequence") == "trim"
 
 
 def _same_files(installed: Path, pack: Path) -> bool:

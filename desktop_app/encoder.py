@@ -541,7 +541,13 @@ class Encoder:
         cached = self._use_session_cache and all(sources)
         # The image tower runs beside the threads decoding the next photos (indexing): its workers
         # spinning between operators took their cores (60 photos of 12 MP: 5.9 s against 5.5 s).
-        session = self._session(path, sources if cached else None, spinning=what == TEXT, layout_passes=what == IMAGE)
+        session = self._session(
+            path,
+            self.manifest.text_precision if what == TEXT else self.manifest.precision,
+            sources if cached else None,
+            spinning=what == TEXT,
+            layout_passes=what == IMAGE,
+        )
         check_graph(session, path, expected_input, what, self.pack_dir / "pack.json", **graph_checks)
         if os.environ.get(DEBUG_SESSIONS_ENV):
             import sys
@@ -600,10 +606,15 @@ class Encoder:
         session = self._visual or self._textual
         return session.get_providers()[0] if session is not None else self.providers[0]
 
-    def _session(self, path: Path, cache_sources: Sequence[str] | None = None, spinning: bool = True, layout_passes: bool = False):
-        session = _open_session(
-            path, self.providers, self._threads, self.manifest.precision, cache_sources, spinning, layout_passes
-        )
+    def _session(
+        self,
+        path: Path,
+        precision: str,
+        cache_sources: Sequence[str] | None = None,
+        spinning: bool = True,
+        layout_passes: bool = False,
+    ):
+        session = _open_session(path, self.providers, self._threads, precision, cache_sources, spinning, layout_passes)
         dim = _output_dim(session, path)
         if dim is not None and dim != self.manifest.embedding_dim:
             raise PackError(

@@ -23,10 +23,14 @@ from .errors import PackError
 # folder, outside PIXFIND_HOME (it reads this variable once, when the library loads).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-#: What writers write. Format 2 adds the text tower's input options (``TextSettings``: ids dtype,
-#: attention-mask input, trimmed sequences, language token); format 1 is still read as before.
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+#: The newest pack format. Format 2 adds the text tower's input options (``TextSettings``: ids dtype,
+#: attention-mask input, trimmed sequences, language token); format 3 the text tower's own precision
+#: (an int8 text tower beside an fp32 image tower). Format 1 is still read as before.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+#: What writers write unless a manifest needs a newer format (see :func:`format_for`): older
+#: pixfind releases read it.
+DEFAULT_FORMAT = 2
 MANIFEST_NAME = "pack.json"
 VISUAL_FILE = "visual.onnx"
 TEXTUAL_FILE = "textual.onnx"
@@ -43,6 +47,8 @@ LANGUAGE_SCHEMES = ("flores200",)
 GRAPH_CONTEXT_LENGTH_KEY = "pixfind.context_length"
 #: The text fields format 2 added (a format-1 pack.json that has one is refused: it is not format 1).
 _TEXT_V2_FIELDS = ("ids_dtype", "mask_input", "sequence", "language")
+#: The text field format 3 added (a format-1 or format-2 pack.json that has it is refused).
+_TEXT_V3_FIELDS = ("precision",)
 _FLORES_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 #: pack.json describes a handful of settings: anything bigger is not a pack's manifest.
@@ -99,13 +105,22 @@ class TextSettings:
     sequence: str = "fixed"
     #: {"scheme": "flores200", "default": "eng_Latn"}: the first token is the text's language (NLLB-CLIP)
     language: dict[str, str] | None = None
+    # Format 3:
+    #: the text tower's precision when it differs from the pack's (which is then the image tower's); None: the pack's
+    precision: str | None = None
+
+
+def format_for(text: TextSettings) -> int:
+    """The oldest pack format that holds ``text``: 3 for a text tower with its own precision, else
+    :data:`DEFAULT_FORMAT`, so that older pixfind releases read every pack that needs nothing newer."""
+    return FORMAT_VERSION if text.precision is not None else DEFAULT_FORMAT
 
 
 @dataclass
 class PackManifest:
     name: str
     embedding_dim: int
-    precision: str
+    precision: str  # the image tower's, and the text tower's unless text.precision says otherwise
     image: ImageSettings
     text: TextSettings
     source: dict[str, Any] = field(default_factory=dict)
@@ -114,14 +129,33 @@ class PackManifest:
     verification: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     starter: bool = False
-    format_version: int = FORMAT_VERSION
+    #: None: the oldest format that holds this manifest (:func:`format_for`)
+    format_version: int | None = None
     # What this model's scores mean (duplicate and good-match thresholds), measured when the pack
     # was built or installed; empty for a pack made before calibration (see desktop_app.calibration).
     calibration: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.format_version is None:
+            self.format_version = format_for(self.text)
+
+    @property
+    def text_precision(self) -> str:
+        """The text tower's precision: its own (format 3) or the pack's."""
+        return self.text.precision or self.precision
+
+    @property
+    def precision_label(self) -> str:
+        """The precision as a person reads it: "fp32", or "fp32 (text int8)" when the towers differ."""
+        own = self.text_precision
+        return self.precision if own == self.precision else f"{self.precision} (text {own})"
+
     def to_dict(self) -> dict[str, Any]:
-        """pack.json's content; a format-1 manifest leaves out the format-2 text fields it does not use."""
+        """pack.json's content; a format-1 manifest leaves out the format-2 text fields it does not use,
+        and a text tower without a precision of its own has none written."""
         data = asdict(self)
+        if data["text"]["precision"] is None:
+            del data["text"]["precision"]
         if self.format_version < 2:
             defaults = TextSettings(context_length=1)
             for key in _TEXT_V2_FIELDS:
@@ -225,7 +259,7 @@ def _check_schema(data: Any, problems: list[str]) -> None:
         return
     version = data.get("format_version", 0)
     if not _is_int(version) or version not in READABLE_FORMATS:
-        readable = " and ".join(map(str, READABLE_FORMATS))
+        readable = ", ".join(map(str, READABLE_FORMATS[:-1])) + f" and {READABLE_FORMATS[-1]}"
         problems.append(f"pack format {_show(version)} is not supported (this pixfind reads formats {readable})")
         return
     for key in ("name", "embedding_dim", "precision", "image", "text", "files"):
@@ -278,12 +312,16 @@ def _check_schema(data: Any, problems: list[str]) -> None:
     if not isinstance(text, dict):
         problems.append("text is not a JSON object")
     else:
-        known = {"context_length", "clean", "pad_id", "tokenizer_file"} | (set(_TEXT_V2_FIELDS) if version >= 2 else set())
+        added = {name: 2 for name in _TEXT_V2_FIELDS} | {name: 3 for name in _TEXT_V3_FIELDS}
+        known = {"context_length", "clean", "pad_id", "tokenizer_file"} | {name for name, since in added.items() if since <= version}
         unknown = sorted(set(text) - known)
         if unknown:
-            needs = " (it needs pack format 2)" if unknown[0] in _TEXT_V2_FIELDS else ""
+            needs = f" (it needs pack format {added[unknown[0]]})" if unknown[0] in added else ""
             problems.append(f"text has unknown field {unknown[0]!r}{needs}")
         _check_text_v2(text, problems)
+        own = text.get("precision")
+        if own is not None and (not isinstance(own, str) or own not in PRECISIONS):
+            problems.append(f"text precision {_show(own)} is not null or one of {', '.join(PRECISIONS)}")
         length = text.get("context_length")
         if not _is_int(length) or not 1 <= length <= MAX_CONTEXT_LENGTH:
             problems.append(f"text context_length {_show(length)} is not a whole number in 1..{MAX_CONTEXT_LENGTH}")

@@ -88,7 +88,8 @@ def _finish(result: FitResult, task: str, cfg: GPRFTConfig | RealignConfig, expo
         m = cfg.model
         base = m.pretrained or (Path(m.checkpoint).name if m.checkpoint else None)
         export_and_install(str(m.arch), pretrained=None, checkpoint=best, tokenizer=export.get("tokenizer"),
-                           precision=export.get("precision", "fp32"), name=export.get("name"), output=export.get("output"),
+                           precision=export.get("precision", "fp32"), text_precision=export.get("text_precision"),
+                           name=export.get("name"), output=export.get("output"),
                            replace=export.get("replace", False), source_extra={"training": {"method": task, "base": base}},
                            log=log)
     return best

@@ -31,17 +31,21 @@ def _train_command(task: str, help_text: str) -> click.Command:
     @click.option("--export-name", help="Name of the exported pack.")
     @click.option("--export-output", type=click.Path(path_type=Path, file_okay=False), help="Write the pack here instead of installing it.")
     @click.option("--export-precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+    @click.option("--export-text-precision", type=click.Choice(PRECISIONS),
+                  help="The exported text tower's precision (default: the same as --export-precision).")
     @click.option("--export-tokenizer", type=click.Path(path_type=Path, exists=True),
                   help="tokenizer.json or folder, for models whose tokenizer open_clip does not ship (SigLIP).")
     @click.option("--replace", is_flag=True, help="Replace an installed pack of the same name.")
     @click.option("--fresh", is_flag=True,
                   help="Start the run over: move the output folder's last.pt aside (to last.pt.old) instead of resuming from it.")
     @click.argument("overrides", nargs=-1)
-    def command(config, export, export_name, export_output, export_precision, export_tokenizer, replace, fresh, overrides):
+    def command(config, export, export_name, export_output, export_precision, export_text_precision, export_tokenizer, replace,
+                fresh, overrides):
         cfg = _config(task, config, overrides)
         pipelines = import_training("pipelines", "train")
-        export_opts = ({"name": export_name, "output": export_output, "precision": export_precision, "replace": replace,
-                        "tokenizer": export_tokenizer} if export or export_output else None)
+        export_opts = ({"name": export_name, "output": export_output, "precision": export_precision,
+                        "text_precision": export_text_precision, "replace": replace, "tokenizer": export_tokenizer}
+                       if export or export_output else None)
         getattr(pipelines, TASKS[task])(cfg, export=export_opts, log=_log, fresh=fresh)
 
     return command

@@ -37,7 +37,7 @@ class InstalledModel:
     path: Path
     size_bytes: int
     dim: int | None  # None: the pack is broken, see problem
-    precision: str | None
+    precision: str | None  # e.g. "fp32", or "fp32 (text int8)" when the text tower has its own
     source: str  # where its weights came from, one line
     default: bool  # the model pixfind uses unless told otherwise
     starter: bool = False
@@ -55,7 +55,7 @@ def _record(pack: model_store.InstalledPack, default: str | None) -> InstalledMo
     if m is None:
         return InstalledModel(pack.name, pack.path, pack.size_bytes, None, None, "", False, problem=pack.problem)
     return InstalledModel(
-        pack.name, pack.path, pack.size_bytes, m.embedding_dim, m.precision, _source_text(m), pack.name == default, bool(m.starter)
+        pack.name, pack.path, pack.size_bytes, m.embedding_dim, m.precision_label, _source_text(m), pack.name == default, bool(m.starter)
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.errors import PackError
 from desktop_app.pack import (
-    FORMAT_VERSION,
+    DEFAULT_FORMAT,
     MAX_FILES,
     PackManifest,
     external_data_locations,
@@ -34,7 +34,7 @@ def manifest_dict(version: int = 2, **text) -> dict:
 
 
 def test_writers_write_format_2_with_every_text_field():
-    assert FORMAT_VERSION == 2
+    assert DEFAULT_FORMAT == 2  # format 3 only for a text tower with its own precision (test_pack_format3.py)
     data = manifest_dict(ids_dtype="int32", mask_input="attention_mask", sequence="trim",
                          language={"scheme": "flores200", "default": "eng_Latn"})
     manifest = PackManifest.from_dict(data)
@@ -68,11 +68,11 @@ def test_format_1_cannot_carry_format_2_fields(field, value):
         PackManifest.from_dict(manifest_dict(version=1, **{field: value}))
 
 
-@pytest.mark.parametrize("version", [0, 3, 99, "2", 2.0, True, None])
+@pytest.mark.parametrize("version", [0, 4, 99, "2", 2.0, True, None])
 def test_unknown_format_versions_are_refused(version):
     data = manifest_dict()
     data["format_version"] = version
-    with pytest.raises(PackError, match="is not supported \\(this pixfind reads formats 1 and 2\\)"):
+    with pytest.raises(PackError, match="is not supported \\(this pixfind reads formats 1, 2 and 3\\)"):
         PackManifest.from_dict(data)
 
 
