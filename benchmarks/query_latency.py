@@ -13,11 +13,13 @@ benchmarks/gui_startup.py builds: p50 of new queries (text encoding included) an
 whose text is cached (search as you type after a backspace), with their steps; and the vector
 search of the first page alone against the good-match cut-off's larger sample. A random-weight
 pack has no reliable calibration, so its queries skip the cut-off; --calibration gives a copy of
-the pack one, to measure the path a real model's queries take.
+the pack one, to measure the path a real model's queries take; --text-precision int8 measures the
+same pack with its text tower quantised as `pixfind export --text-precision int8` does.
 
     python benchmarks/query_latency.py --sizes 10000,100000,1000000 --dim 768
     PIXFIND_HOME=/tmp/pixfind-gui-bench/home python benchmarks/query_latency.py --library /tmp/pixfind-gui-bench/library
     ... --library /tmp/pixfind-gui-bench/library --calibration 0.17,0.05,0.0
+    ... --library /tmp/pixfind-gui-bench/library --text-precision int8
 """
 
 from __future__ import annotations
@@ -89,31 +91,52 @@ SERVICE_QUERIES = ["a dog on the beach", "sunset over the mountains", "birthday 
                    "people at a wedding", "a cat sleeping", "city at night", "a mountain lake", "children playing football"]
 
 
-def calibrated_home(values: str) -> Path:
-    """A temporary PIXFIND_HOME holding the active pack (its files hard-linked) with a reliable
-    calibration (``THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN``), made the process's home: queries then
-    take the good-match cut-off's path, as with a real model (a random-weight pack has none)."""
+def variant_home(calibration_values: str | None, text_precision: str | None) -> Path:
+    """A temporary PIXFIND_HOME, made the process's home, holding the active pack (its files
+    hard-linked) under the same name, so that the library's vectors are its own, changed in what
+    the options say:
+
+    * ``calibration_values`` (``THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN``): a reliable calibration:
+      queries then take the good-match cut-off's path, as with a real model (a random-weight pack
+      has none);
+    * ``text_precision``: the text tower converted as ``pixfind export --text-precision`` does
+      (model_training, the export extra)."""
     from desktop_app import calibration, model_store
+    from desktop_app.pack import TEXTUAL_FILE, format_for, sha256_file
     from desktop_app.paths import models_dir
 
-    threshold, match_mean, non_match_mean = (float(v) for v in values.split(","))
     pack = model_store.resolve()
-    found = calibration.stored(pack.path, pack.manifest)
-    if not found:
-        sys.exit(f"{pack.path}: the pack has no calibration to start from")
-    home = Path(tempfile.mkdtemp(prefix="pixfind-calibrated-"))
+    manifest = pack.manifest
+    home = Path(tempfile.mkdtemp(prefix="pixfind-variant-"))
     os.environ["PIXFIND_HOME"] = str(home)
     dest = models_dir() / pack.name
     dest.mkdir(parents=True)
     for f in pack.path.iterdir():
         if f.is_file() and f.name not in ("pack.json", calibration.SIDECAR):
+            if text_precision and f.name == TEXTUAL_FILE:
+                shutil.copy2(f, dest / f.name)
+                continue
             try:
                 os.link(f, dest / f.name)
             except OSError:
                 shutil.copy2(f, dest / f.name)
-    manifest = pack.manifest
-    manifest.calibration = {**found, "match_threshold": threshold, "match_mean": match_mean,
-                            "non_match_mean": non_match_mean, "match_auc": 0.9, "match_reliable": True}  # fmt: skip
+    found = calibration.stored(pack.path, manifest)
+    if calibration_values:
+        if not found:
+            sys.exit(f"{pack.path}: the pack has no calibration to start from")
+        threshold, match_mean, non_match_mean = (float(v) for v in calibration_values.split(","))
+        found = {**found, "match_threshold": threshold, "match_mean": match_mean,
+                 "non_match_mean": non_match_mean, "match_auc": 0.9, "match_reliable": True}  # fmt: skip
+    manifest.calibration = found or {}
+    if text_precision and text_precision != manifest.text_precision:
+        if manifest.text_precision != "fp32":
+            sys.exit(f"{pack.path}: its text tower is {manifest.text_precision}; --text-precision converts an fp32 one")
+        from model_training.onnx_export import convert_precision
+
+        convert_precision(dest / TEXTUAL_FILE, text_precision, "text")
+        manifest.files[TEXTUAL_FILE] = sha256_file(dest / TEXTUAL_FILE)
+        manifest.text.precision = None if text_precision == manifest.precision else text_precision
+        manifest.format_version = format_for(manifest.text)
     manifest.validate()
     (dest / "pack.json").write_text(manifest.to_json(), encoding="utf-8")
     return home
@@ -169,11 +192,16 @@ def main() -> None:
     ap.add_argument("--calibration", metavar="THRESHOLD,MATCH_MEAN,NON_MATCH_MEAN",
                     help="with --library: as a calibrated model runs (the good-match cut-off on), from a copy of the "
                          "active pack with this reliable calibration in a temporary PIXFIND_HOME")  # fmt: skip
+    ap.add_argument("--text-precision", choices=("fp32", "fp16", "int8"),
+                    help="with --library: the active pack's text tower converted to this precision, as `pixfind export "
+                         "--text-precision` does, in a temporary PIXFIND_HOME (needs the export extra)")  # fmt: skip
     args = ap.parse_args()
     if args.library:
-        home = calibrated_home(args.calibration) if args.calibration else None
+        variant = args.calibration or args.text_precision
+        home = variant_home(args.calibration, args.text_precision) if variant else None
         try:
-            print(json.dumps({**service_latency(args.library), "calibration": args.calibration}, indent=2))
+            result = service_latency(args.library)
+            print(json.dumps({**result, "calibration": args.calibration, "text_precision": args.text_precision}, indent=2))
         finally:
             if home is not None:
                 shutil.rmtree(home, ignore_errors=True)
