@@ -519,9 +519,15 @@ def _manifest(name: str, settings: dict, text_precision: str, size: int, dim: in
     return PackManifest(
         name=name,
         embedding_dim=dim,
-        precision=text_precision,
+        precision="fp32",  # the image tower's; an int8 text tower says so itself (pack format 3)
         image=ImageSettings(size=(size, size), resize_mode="shortest", interpolation="bicubic", mean=mean, std=std),
-        text=TextSettings(context_length=TEXT_CONTEXT_LENGTH, clean="whitespace", pad_id=pad_id, sequence="trim"),
+        text=TextSettings(
+            context_length=TEXT_CONTEXT_LENGTH,
+            clean="whitespace",
+            pad_id=pad_id,
+            sequence="trim",
+            precision=None if text_precision == "fp32" else text_precision,
+        ),
         source={
             "method": "ConSE (Norouzi et al., ICLR 2014): image = normalised sum of the top-T class-prompt "
             "embeddings weighted by softmax(logits / temperature); text = sentence embedding",

@@ -183,6 +183,7 @@ def test_text_onnx_int8_stays_close_to_torch_fp32(starter):
     got = starter["encoder"].encode_texts(captions)
     manifest = starter["encoder"].manifest
     assert manifest.source["text_precision"] == "int8"
+    assert (manifest.precision, manifest.text_precision, manifest.format_version) == ("fp32", "int8", 3)
     assert _min_cosine(reference, got) >= MIN_TEXT_INT8_COSINE
     assert manifest.verification["textual_int8_min_cosine"] >= MIN_TEXT_INT8_COSINE
     assert manifest.verification["visual_min_cosine"] >= MIN_VISUAL_COSINE
