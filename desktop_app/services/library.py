@@ -191,8 +191,6 @@ class LibraryService:
         if request.empty:
             items = self.browse(request.filters, request.sort, limit)
             return SearchResult(request, items, len(items) < limit, time.perf_counter() - start, browse=True)
-        import numpy as np
-
         from .. import calibration
         from ..library import query as queries
 
@@ -206,6 +204,11 @@ class LibraryService:
 
             within, without = text_candidates(self.library.catalogue, include, exclude)
         vector = self.query_vector(request)
+        # NumPy only now: a cold `pixfind search` imports it (with ONNX Runtime) on the thread that
+        # embeds the query (Encoder.start_loading), and NumPy fails ("cannot load module more than
+        # once per process") when two threads import it at once; that thread is done here.
+        import numpy as np
+
         encoded = time.perf_counter()
         engine = self.engine
         calibrated = self.calibration() if self._cut_applies(request) else None
