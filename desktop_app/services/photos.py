@@ -37,6 +37,7 @@ _COLUMNS = (
     Photo.gps_lon,
     Photo.place,
 )
+_ITEM_ROWS = select(*_COLUMNS).where(Photo.id.in_(_LISTED_IDS))
 
 
 @functools.lru_cache(maxsize=4096)  # a library has a few dozen cameras; every result row asks
@@ -55,10 +56,8 @@ def _item(row, score: float) -> PhotoItem:
 
 
 def _listed(ids: list[int]) -> dict[str, str]:
+    """The parameter of ``_LISTED_IDS``."""
     return {"ids": json.dumps([int(pid) for pid in ids])}
-
-
-_ITEM_ROWS = select(*_COLUMNS).where(Photo.id.in_(_LISTED_IDS))
 
 
 def items(reader, scored: list[tuple[int, float]]) -> list[PhotoItem]:
