@@ -102,6 +102,7 @@ def variant_home(calibration_values: str | None, text_precision: str | None) -> 
     * ``text_precision``: the text tower converted as ``pixfind export --text-precision`` does
       (model_training, the export extra)."""
     from desktop_app import calibration, model_store
+    from desktop_app.model_sources.detect import link_or_copy
     from desktop_app.pack import TEXTUAL_FILE, format_for, sha256_file
     from desktop_app.paths import models_dir
 
@@ -114,12 +115,9 @@ def variant_home(calibration_values: str | None, text_precision: str | None) -> 
     for f in pack.path.iterdir():
         if f.is_file() and f.name not in ("pack.json", calibration.SIDECAR):
             if text_precision and f.name == TEXTUAL_FILE:
-                shutil.copy2(f, dest / f.name)
-                continue
-            try:
-                os.link(f, dest / f.name)
-            except OSError:
-                shutil.copy2(f, dest / f.name)
+                shutil.copy2(f, dest / f.name)  # converted in place below: not a link to the pack's
+            else:
+                link_or_copy(f, dest / f.name)
     found = calibration.stored(pack.path, manifest)
     if calibration_values:
         if not found:

@@ -129,13 +129,14 @@ class LibraryService:
         vector = self._embed_texts(["a photo"])[0]
         with self._index_lock:
             engine.refresh()
-            if not engine.embedded_count():
+            embedded = engine.embedded_count()
+            if not embedded:
                 return
             engine.ranked(vector, None, 1)
         # Only with a calibration the pack holds: measuring one would open the image tower.
         if calibration.stored(self.encoder.pack_dir, self.encoder.manifest) is not None:
             if calibration.match_reliable(self.calibration()):
-                self._sample_scores(vector)
+                self._sample_scores(vector, embedded)
 
     # ------------------------------------------------------------------ search
 
@@ -212,9 +213,6 @@ class LibraryService:
         encoded = time.perf_counter()
         engine = self.engine
         calibrated = self.calibration() if self._cut_applies(request) else None
-        sample = self._sample_scores(vector) if calibration.match_reliable(calibrated) else None
-        baseline = None if sample is None else float(np.median(sample))
-        window = calibration.cutoff_window(calibrated, baseline)  # None: the scores tell no good match from the rest
         with self._index_lock:
             engine.refresh()  # photos indexed or removed since the vector index was opened
             embedded = engine.embedded_count()
@@ -222,6 +220,9 @@ class LibraryService:
                 raise NothingIndexed(
                     f"the library has no photos indexed with model {engine.encoder.name!r}: run `pixfind index PATH` first"
                 )
+            sample = self._sample_scores(vector, embedded) if calibration.match_reliable(calibrated) else None
+            baseline = None if sample is None else float(np.median(sample))
+            window = calibration.cutoff_window(calibrated, baseline)  # None: the scores tell no good match from the rest
             # The cut-off looks at the scores down to its window's bottom. When they go on past the
             # page, its larger sample is fetched (at 100,000 photos 6 ms against 3 for a page of 240):
             # at once when the library sample says so, else when the page's last score says so.
@@ -275,13 +276,13 @@ class LibraryService:
         for it in items:
             it.text_matches = [TextMatch(m.text, m.box, m.spans, m.word_boxes()) for m in lines.get(it.id, ())]
 
-    def _sample_scores(self, vector: np.ndarray) -> np.ndarray | None:
-        """The query's scores over a fixed random sample of the library; their median is how high
-        this query scores photos it is not about ("a photo of a cat" scores everything higher than
-        "a cat"). None for libraries too small to tell."""
+    def _sample_scores(self, vector: np.ndarray, count: int) -> np.ndarray | None:
+        """The query's scores over a fixed random sample of the library (``count``: its photos with a
+        vector of this model); their median is how high this query scores photos it is not about
+        ("a photo of a cat" scores everything higher than "a cat"). None for libraries too small to tell."""
         import numpy as np
 
-        key, count = self.model, self.engine.embedded_count()
+        key = self.model
         cached = self._baseline_samples.get(key)
         if cached is None or abs(cached[0] - count) > max(8, count // 10):
             # Ids from the catalogue's index on (model, seq), then the sample's vectors only: sorting
